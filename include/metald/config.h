@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "metald/limits.h"
+#include "metald/machine.h"
+#include "metald/profile.h"
+
+/* Addresses inside config structs are host byte order unless typed struct in_addr. */
+
+enum dhcp_mode { DHCP_MODE_FULL, DHCP_MODE_PROXY };
+
+struct dhcp_range {
+        uint32_t start, end;            /* inclusive */
+};
+
+struct dhcp_reservation {
+        uint8_t mac[6];
+        uint32_t addr;
+        char hostname[DHCP_MAX_HOSTNAME + 1];
+};
+
+struct dhcp_subnet {
+        uint32_t network, mask;
+        unsigned prefix;
+        struct dhcp_range ranges[CONFIG_MAX_RANGES];
+        size_t n_ranges;
+        uint32_t router;                /* 0: none */
+        uint32_t dns[CONFIG_MAX_DNS_SERVERS];
+        size_t n_dns;
+        char domain[254];
+        uint32_t lease_time_s;          /* 0: the global lease_time */
+        struct dhcp_reservation *reservations;
+        size_t n_reservations;
+};
+
+struct dhcp_config {
+        bool enabled;
+        enum dhcp_mode mode;
+        char interface[IF_NAMESIZE];
+        struct in_addr listen;
+        uint16_t port, proxy_port, client_port;
+        bool authoritative;
+        uint32_t lease_time_s, offer_hold_s, decline_hold_s;
+        uint32_t rcvbuf_bytes;
+        struct dhcp_subnet *subnets;
+        size_t n_subnets;
+};
+
+struct tftp_config {
+        bool enabled;
+        char interface[IF_NAMESIZE];
+        struct in_addr listen;
+        uint16_t port;
+        char root[CONFIG_MAX_PATH_BYTES];
+        uint32_t max_blksize;
+        uint32_t max_windowsize;
+        uint32_t max_transfers, max_per_client;
+        uint32_t timeout_ms;            /* first retransmission timeout */
+        uint32_t retries;
+};
+
+struct http_config {
+        bool enabled;
+        struct in_addr listen;
+        uint16_t port;
+        char root[CONFIG_MAX_PATH_BYTES];       /* artifacts; defaults to the TFTP root */
+        uint32_t threads;               /* MHD worker threads; 0 = one per CPU */
+        uint32_t max_connections, max_per_client;
+        uint32_t idle_timeout_s;
+        uint32_t max_header_bytes;      /* request line + headers of one request */
+};
+
+struct boot_file {
+        uint16_t arch;                  /* RFC 4578 client architecture */
+        char file[DHCP_MAX_BOOTFILE + 1];
+};
+
+/* The enrollment boot iPXE scripts hand out; paths are relative to http.root. */
+struct boot_enroll {
+        char kernel[BOOT_MAX_ARTIFACT_PATH + 1];        /* "" = not configured */
+        char initrd[BOOT_MAX_ARTIFACT_PATH + 1];
+        char cmdline[BOOT_MAX_CMDLINE + 1];
+        char tmpl[BOOT_MAX_ARTIFACT_PATH + 1];          /* the script template */
+};
+
+struct boot_config {
+        char http_url[256];             /* how machines reach metald's HTTP; "" = derived */
+        char script[128];               /* path of the iPXE script below http_url */
+        struct boot_file files[CONFIG_MAX_BOOT_FILES];
+        size_t n_files;
+        uint32_t retry_delay_s;         /* machines metald cannot place ask again after this */
+        struct boot_enroll enroll;
+};
+
+/* How machines move through their lifecycle; timeouts in seconds. */
+struct lifecycle_config {
+        struct lifecycle_timeouts timeouts;
+        uint32_t nonce_ttl_s;           /* an enrollment boot's nonce is valid this long */
+        uint32_t heartbeat_s;           /* the agent calls in this often */
+        char local_boot_bios[128];      /* iPXE command that boots the local disk on BIOS */
+        char local_boot_efi[128];       /* and on UEFI */
+};
+
+/* The operator interface: a unix socket, and optionally /v1/admin over HTTP. */
+struct control_config {
+        char socket[CONFIG_MAX_PATH_BYTES];
+        uint32_t socket_mode;
+        char admin_token_file[CONFIG_MAX_PATH_BYTES];   /* "" = /v1/admin/ off */
+};
+
+struct config {
+        char path[CONFIG_MAX_PATH_BYTES];
+        char interface[IF_NAMESIZE];    /* default for every service */
+        struct in_addr server_address;  /* 0: the interface's first IPv4 address */
+        char state_dir[CONFIG_MAX_PATH_BYTES];
+        int log_level;
+        struct dhcp_config dhcp;
+        struct tftp_config tftp;
+        struct http_config http;
+        struct boot_config boot;
+        struct lifecycle_config lifecycle;
+        struct profile *profiles;
+        size_t n_profiles;
+        struct control_config control;
+};
+
+/* On failure err holds one line naming file, line, key and value. */
+int config_load_file(const char *path, struct config **ret, char *err, size_t errlen);
+int config_load_string(const char *text, const char *name, struct config **ret,
+                       char *err, size_t errlen);
+void config_free(struct config *c);
+
+/* The boot file configured for an architecture, or NULL. */
+const char *config_boot_file(const struct config *c, uint16_t arch);
+const char *dhcp_mode_name(enum dhcp_mode m);

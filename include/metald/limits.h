@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Every bound metald applies to untrusted input or to its own growth lives here. */
+
+/* Configuration */
+#define CONFIG_MAX_FILE_BYTES        (1024 * 1024)
+#define CONFIG_MAX_DEPTH             16
+#define CONFIG_MAX_NODES             65536
+#define CONFIG_MAX_SCALAR_BYTES      4096
+#define CONFIG_MAX_SUBNETS           64
+#define CONFIG_MAX_RANGES            16      /* per subnet */
+#define CONFIG_MAX_RESERVATIONS      65536   /* in total */
+#define CONFIG_MAX_DNS_SERVERS       8
+#define CONFIG_MAX_BOOT_FILES        64
+#define CONFIG_MAX_PATH_BYTES        4096
+
+/* DHCP */
+#define DHCP_MIN_PACKET              236     /* BOOTP fixed header without cookie */
+#define DHCP_MAX_PACKET              1500    /* larger datagrams are dropped */
+#define DHCP_MIN_REPLY               300     /* some PXE ROMs drop shorter replies */
+#define DHCP_MIN_MAX_MSG_SIZE        576     /* RFC 2132 9.10 */
+#define DHCP_MAX_OPTIONS             128     /* option instances per packet */
+#define DHCP_MAX_CLIENT_ID           64      /* bytes of option 61 kept */
+#define DHCP_MAX_HOSTNAME            63
+#define DHCP_MAX_BOOTFILE            255
+#define DHCP_MAX_POOL_ADDRESSES      (1u << 20)
+#define DHCP_RX_BATCH                64      /* datagrams per recvmmsg */
+#define DHCP_MAX_OFFERS_PER_BATCH    16      /* DISCOVERs answered per batch when falling behind */
+#define DHCP_SHED_QUEUE_FRACTION     4       /* falling behind: receive queue over 1/4 of its buffer */
+
+/* TFTP */
+#define TFTP_MAX_REQUEST             512     /* RRQ datagram bytes */
+#define TFTP_MAX_FILENAME            255
+#define TFTP_MAX_OPTIONS             8
+#define TFTP_MIN_BLKSIZE             8
+#define TFTP_MAX_BLKSIZE             65464
+#define TFTP_MAX_WINDOWSIZE          65535
+#define TFTP_MIN_TIMEOUT_S           1
+#define TFTP_MAX_TIMEOUT_S           255
+#define TFTP_MAX_RETRIES             6
+#define TFTP_DEFAULT_MAX_TRANSFERS   512
+#define TFTP_DEFAULT_MAX_PER_CLIENT  8
+#define TFTP_MAX_OACK                512     /* RFC 2347: option packets fit in 512 bytes */
+#define TFTP_MAX_RTO_USEC            (10 * 1000000ULL)  /* backoff cap, unless the negotiated timeout is longer */
+#define TFTP_FALLBACK_MTU            1500    /* when the arrival interface's MTU is unknown */
+#define TFTP_SEND_BATCH              64      /* DATA datagrams per sendmmsg or UDP GSO send (kernel max >= 64) */
+#define TFTP_SNDBUF_BYTES            (4u << 20)  /* per transfer socket: a whole window in flight */
+#define TFTP_TIMER_TICK_USEC         (10 * 1000ULL)     /* deadlines are checked at most this often */
+#define TFTP_HEARTBEAT_USEC          (500 * 1000ULL)    /* longest sleep of the service thread */
+#define TFTP_EPOLL_BATCH             64      /* events handled per epoll_wait */
+#define TFTP_MAX_ERROR_PACKET        128     /* ERROR datagrams we build (static messages) */
+
+/* HTTP */
+#define HTTP_MAX_URL_BYTES           2048    /* request target as sent; longer gets 414 */
+#define HTTP_MAX_QUERY_PARAMS        16      /* query parameters; more and the query is refused */
+#define HTTP_MAX_PARAM_KEY           32      /* decoded bytes of a parameter name */
+#define HTTP_MAX_PARAM_VALUE         256     /* decoded bytes of a parameter value */
+#define HTTP_MAX_BODY_BYTES          (64 * 1024)        /* request bodies, for routes that take one (none yet: 413) */
+#define HTTP_DEFAULT_HEADER_BYTES    (32 * 1024)        /* per connection: request line + headers (MHD memory pool) */
+#define HTTP_MIN_HEADER_BYTES        (4 * 1024)
+#define HTTP_MAX_HEADER_BYTES        (1024 * 1024)
+#define HTTP_DEFAULT_MAX_CONNECTIONS 1024
+#define HTTP_DEFAULT_MAX_PER_CLIENT  16      /* connections from one address */
+#define HTTP_DEFAULT_IDLE_TIMEOUT_S  30
+#define HTTP_MAX_THREADS             64
+#define HTTP_LISTEN_BACKLOG          1024
+#define HTTP_MAX_GENERATED_BYTES     (1024 * 1024)      /* bodies metald builds: metrics, error texts */
+#define HTTP_COPY_MAX_BYTES          (16 * 1024)        /* smaller file bodies are copied, larger ones sent with sendfile */
+#define HTTP_DIGEST_CACHE_SETS       256     /* ETag cache: SETS x WAYS file versions */
+#define HTTP_DIGEST_CACHE_WAYS       4
+#define HTTP_DIGEST_MAX_JOBS         64      /* files queued for the digest worker */
+#define HTTP_DIGEST_CHUNK_BYTES      (256 * 1024)       /* the digest worker's read buffer */
+#define HTTP_DIGEST_INLINE_MAX_BYTES (1024 * 1024)      /* smaller files are hashed in the request thread */
+#define HTTP_HEARTBEAT_USEC          (1 * 1000000ULL)   /* self-check period */
+#define HTTP_STUCK_USEC              (10 * 1000000ULL)  /* a callback or digest read taking longer is a hang */
+
+/* iPXE boot scripts */
+#define BOOT_MAX_SCRIPT_BYTES        (64 * 1024)        /* a rendered script */
+#define BOOT_MAX_TEMPLATE_BYTES      (16 * 1024)
+#define BOOT_MAX_SERIAL              64      /* SMBIOS serial, decoded bytes */
+#define BOOT_MAX_CMDLINE             2048    /* x86 Linux COMMAND_LINE_SIZE */
+#define BOOT_MAX_ARTIFACT_PATH       255
+#define BOOT_MAX_URL                 512
+#define BOOT_MAX_RETRY_DELAY_S       3600
+
+/* Files */
+#define FS_OPEN_RETRIES              8       /* openat2 EAGAIN: a rename raced the lookup */
+
+/* Logging */
+#define LOG_MAX_LINE                 2048
+#define LOG_MAX_FIELD                256
+#define LOG_RATELIMIT_SLOTS          1024    /* peers tracked for rate limiting */
+#define LOG_RATELIMIT_BURST          10
+#define LOG_RATELIMIT_INTERVAL_USEC  (10 * 1000000ULL)
+
+/* JSON APIs (/v1/agent, /v1/admin, the control socket) */
+#define API_MAX_BODY                 65536   /* request bytes */
+#define API_MAX_JSON_DEPTH           8
+#define API_MAX_RESPONSE             (16 * 1024 * 1024)
+#define API_MAX_TEXT                 255     /* every string field */
+
+/* Profiles */
+#define PROFILE_MAX_WORD             63      /* names, selectors, templates */
+#define PROFILE_MAX_PATTERNS         16      /* values per selector */
+#define PROFILE_MAX_LABELS           8
+#define CONFIG_MAX_PROFILES          64
+
+/* Enrollment agent */
+#define AGENT_MAX_NICS               64
+#define AGENT_MAX_DISKS              64
+#define AGENT_MAX_STRING             255     /* bytes of an inventory string, event detail or heartbeat status */
+#define AGENT_MAX_REASON             1023    /* bytes of an instruction's reason (it may quote a failure) */
+#define AGENT_MAX_BODY_BYTES         (64 * 1024)        /* request and response bodies of the agent API */
+#define AGENT_MAX_ATTR_BYTES         4096    /* one sysfs attribute (a page) */
+#define AGENT_MAX_PROC_BYTES         (4 * 1024 * 1024)  /* /proc/cpuinfo and /proc/meminfo */
+#define AGENT_MAX_DIR_ENTRIES        1024    /* names read from sys/class/net or sys/block */
+#define AGENT_MAX_NIC_SPEED_MBPS     10000000        /* faster is a bogus value: reported as 0, unknown */
+#define AGENT_MAX_CPUS               65536
+#define AGENT_MAX_CMDLINE_BYTES      8192    /* the kernel command line */
+#define AGENT_MAX_URL                512     /* metald.url and image URLs */
+#define AGENT_MAX_SESSION            128     /* base64url characters of a session secret */
+#define AGENT_MIN_SESSION            32
+#define AGENT_MAX_MACHINE_NAME       63
+#define AGENT_MAX_STATE_NAME         32
+#define AGENT_MAX_JSON_DEPTH         8       /* responses nest three objects deep */
+#define AGENT_MAX_IMAGE_BYTES        (1ULL << 44)       /* 16 TiB */
+#define AGENT_MIN_HEARTBEAT_S        1
+#define AGENT_MAX_HEARTBEAT_S        3600
+#define AGENT_DEFAULT_HEARTBEAT_S    10      /* before metald has said otherwise */
+#define AGENT_CONNECT_TIMEOUT_MS     5000
+#define AGENT_REQUEST_TIMEOUT_MS     30000   /* a whole call, connect included */
+#define AGENT_BACKOFF_MIN_USEC       (1 * 1000000ULL)   /* first retry of an unreachable metald */
+#define AGENT_BACKOFF_MAX_USEC       (60 * 1000000ULL)
+#define AGENT_SLOW_RETRY_USEC        (60 * 1000000ULL)  /* refusals an operator must fix: 409, other 4xx */
+#define AGENT_MAX_RETRY_AFTER_USEC   (600 * 1000000ULL) /* longest Retry-After honoured */
+#define AGENT_EVENT_ATTEMPTS         3       /* tries of an event before a reboot goes ahead without it, or a refused one is dropped */
+
+/* Persistence */
+#define STORE_BUSY_TIMEOUT_MS        5000
+#define STORE_MAX_NAME               63      /* machine, profile and event names */
+#define STORE_MAX_TEXT               255     /* serials, reasons, event details */
+#define STORE_MAX_INVENTORY          65536   /* inventory JSON bytes */
+#define STORE_MAX_EVENTS_PER_MACHINE 1000    /* oldest timeline entries are pruned past this */

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "metald/cli.h"
+#include "metald/config.h"
+#include "metald/daemon.h"
+#include "metald/log.h"
+#include "metald/util.h"
+#include "metald/version.h"
+
+#define DEFAULT_CONFIG "/etc/metald/metald.yaml"
+
+static const char usage_text[] =
+        "usage: metald <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  serve [--config FILE]          run the daemon (DHCP, TFTP, HTTP)\n"
+        "  config check [--config FILE]   validate a configuration file\n"
+        "  status [--json] [--watch]      machines per state, then one line per machine\n"
+        "  machine list                   the same table as status\n"
+        "  machine show NAME|MAC          inventory and timeline of one machine\n"
+        "  machine approve NAME|MAC       let a registered machine be imaged\n"
+        "  machine reimage NAME|MAC       image a ready or failed machine again\n"
+        "  machine retire NAME|MAC        take a machine out of service\n"
+        "  machine forget NAME|MAC        delete a machine; it is discovered anew\n"
+        "  machine label NAME|MAC K=V,..  set the labels profiles match on\n"
+        "  version                        print the version\n"
+        "  help                           show this text\n"
+        "\n"
+        "The default configuration file is " DEFAULT_CONFIG ".\n"
+        "status and machine talk to the daemon over --socket PATH (default /run/metald/control.sock).\n"
+        "Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error.\n";
+
+static int usage_error(const char *what, const char *arg)
+{
+        fprintf(stderr, "metald: %s%s%s\nTry 'metald help'.\n", what, arg ? ": " : "", arg ? arg : "");
+        return EXIT_USAGE;
+}
+
+/* Reads --config FILE (the only option these commands take). */
+static int parse_config_opt(int argc, char **argv, const char **ret_path)
+{
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int c;
+
+        *ret_path = DEFAULT_CONFIG;
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        *ret_path = optarg;
+                        break;
+                case 'h':
+                        fputs(usage_text, stdout);
+                        return 1;
+                default:
+                        return usage_error("unknown option or missing value", argv[optind - 1]);
+                }
+        }
+        if (optind < argc)
+                return usage_error("unexpected argument", argv[optind]);
+        return 0;
+}
+
+static int load_config(const char *path, struct config **ret)
+{
+        char err[1024];
+
+        if (config_load_file(path, ret, err, sizeof(err)) < 0) {
+                fprintf(stderr, "metald: %s\n", err);
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+        struct config *cfg = NULL;
+        const char *path;
+        int r;
+
+        if ((r = parse_config_opt(argc, argv, &path)) != 0)
+                return r > 0 ? EXIT_OK : r;
+        if ((r = load_config(path, &cfg)) != 0)
+                return r;
+        r = daemon_run(cfg) == 0 ? EXIT_OK : EXIT_FAILED;
+        config_free(cfg);
+        return r;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+        struct config *cfg = NULL;
+        const char *path;
+        int r;
+
+        if (argc < 2 || strcmp(argv[1], "check") != 0)
+                return usage_error("unknown config command", argc < 2 ? "(none)" : argv[1]);
+        if ((r = parse_config_opt(argc - 1, argv + 1, &path)) != 0)
+                return r > 0 ? EXIT_OK : r;
+        if ((r = load_config(path, &cfg)) != 0)
+                return r;
+        printf("%s: ok\n", path);
+        config_free(cfg);
+        return EXIT_OK;
+}
+
+int cli_main(int argc, char **argv)
+{
+        static const struct {
+                const char *name;
+                int (*fn)(int argc, char **argv);
+        } commands[] = {
+                { "serve", cmd_serve },
+                { "config", cmd_config },
+                { "status", cli_control },
+                { "machine", cli_control },
+        };
+
+        log_setup("metald");
+        if (argc < 2)
+                return usage_error("no command given", NULL);
+        if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+                printf("metald %s\n", METALD_VERSION);
+                return EXIT_OK;
+        }
+        if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+                fputs(usage_text, stdout);
+                return EXIT_OK;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+                if (strcmp(argv[1], commands[i].name) == 0)
+                        return commands[i].fn(argc - 1, argv + 1);
+        return usage_error("unknown command", argv[1]);
+}
