@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "metald/limits.h"
+
+/*
+ * The HTTP server's pure parts: request-target and query parsing, and the
+ * Range / conditional-request decisions. None of them touches a socket, a
+ * file or a clock; the server (http_server.c, http_static.c, http_boot.c)
+ * feeds them what the client sent and acts on the verdict.
+ */
+
+/* A request target split and decoded: path percent-decoded, query left raw. */
+struct http_target {
+        char path[HTTP_MAX_URL_BYTES + 1];
+        size_t path_len;
+        const char *query;              /* points into the raw target; "" when absent */
+        size_t query_len;
+};
+
+/*
+ * Parses origin-form ("/a/b?q") or absolute-form ("http://host/a?q"). The path
+ * must decode to bytes without NUL or control characters: -EINVAL otherwise,
+ * -E2BIG when longer than HTTP_MAX_URL_BYTES.
+ */
+int http_target_parse(const char *raw, size_t len, struct http_target *ret);
+
+struct http_param {
+        char key[HTTP_MAX_PARAM_KEY + 1];
+        char value[HTTP_MAX_PARAM_VALUE + 1];
+        size_t value_len;
+};
+
+struct http_query {
+        struct http_param params[HTTP_MAX_QUERY_PARAMS];
+        size_t n_params;
+};
+
+/*
+ * application/x-www-form-urlencoded: "k=v&k2=v2", '+' is a space, %XX must be
+ * two hex digits and must not decode to NUL. Empty segments are skipped; a
+ * parameter without '=' has an empty value. -EINVAL for bad encoding or an
+ * empty name, -E2BIG for too many parameters or an over-long name or value.
+ * Duplicates are kept in order; http_query_count() finds them.
+ */
+int http_query_parse(const char *q, size_t len, struct http_query *ret);
+const struct http_param *http_query_get(const struct http_query *q, const char *key);
+size_t http_query_count(const struct http_query *q, const char *key);
+
+/* What the server knows about the file it is about to send. */
+struct http_validators {
+        uint64_t size;
+        int64_t mtime;                  /* Last-Modified, seconds since the epoch */
+        const char *etag;               /* quoted strong tag, NULL when not (yet) known */
+};
+
+/* The client's header values, NULL when absent. */
+struct http_preconditions {
+        const char *range, *if_range;
+        const char *if_match, *if_none_match;
+        const char *if_modified_since, *if_unmodified_since;
+};
+
+struct http_decision {
+        unsigned status;                /* 200, 206, 304, 412 or 416 */
+        uint64_t offset, length;        /* the bytes to send for 200 and 206 */
+};
+
+/*
+ * RFC 9110 §13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match,
+ * If-Modified-Since, then Range guarded by If-Range. Range is honoured for GET
+ * only and only as a single range; several ranges get the whole file (200).
+ */
+void http_decide(const struct http_validators *v, const struct http_preconditions *p, bool is_get, int64_t now,
+                 struct http_decision *ret);
+
+/* "bytes=a-b" etc. against size: 0 (one satisfiable range), -ERANGE (unsatisfiable),
+ * -EINVAL (not a valid bytes range: ignore it), -EOPNOTSUPP (several ranges). */
+int http_range_parse(const char *s, uint64_t size, uint64_t *ret_offset, uint64_t *ret_length);
+
+/* Whether a comma-separated list of entity tags (or "*") matches etag. */
+bool http_etag_match(const char *list, const char *etag, bool weak);
+
+#define HTTP_DATE_BYTES 30              /* "Sun, 06 Nov 1994 08:49:37 GMT" + NUL */
+/* IMF-fixdate, RFC 850 and asctime forms; -EINVAL for anything else. */
+int http_date_parse(const char *s, int64_t *ret);
+void http_date_format(int64_t t, char buf[HTTP_DATE_BYTES]);
+
+/* Content-Type for a file name by its extension; application/octet-stream when unknown. */
+const char *http_content_type(const char *path);
+
+/*
+ * Strong ETags are the SHA-256 of the content, computed once per file version
+ * (device, inode, size, modification time) and kept in a bounded cache. Small
+ * files are hashed by the requesting thread; larger ones by one worker thread,
+ * reading with a fixed buffer, while the request waits (its connection
+ * suspended, so no server thread is held).
+ */
+#define HTTP_ETAG_BYTES 67              /* '"' + 64 hex digits + '"' + NUL */
+
+struct http_file_key {
+        uint64_t dev, ino, size;
+        int64_t mtime_ns;
+};
+
+/* Called once, from the worker thread, when the digest a request waits for is done or abandoned. */
+struct http_digest_waiter {
+        void (*wake)(void *arg);
+        void *arg;
+        struct http_digest_waiter *next;
+};
+
+enum http_digest_state {
+        HTTP_DIGEST_READY,              /* etag filled in */
+        HTTP_DIGEST_MISS,               /* not known yet: call again with a waiter */
+        HTTP_DIGEST_PENDING,            /* the waiter will be woken */
+        HTTP_DIGEST_UNAVAILABLE,        /* not now (queue full, read error, stopping): serve without */
+};
+
+struct http_digests;
+int http_digests_new(struct http_digests **ret);
+/* Abandons queued work and wakes every waiter; lookups that miss afterwards are UNAVAILABLE. */
+void http_digests_stop(struct http_digests *d);
+void http_digests_free(struct http_digests *d);
+/*
+ * fd is the open file the key was taken from (it is duplicated for the
+ * worker). Without a waiter a miss on a large file is MISS; with one it is
+ * queued and PENDING, unless the digest has meanwhile become READY or the
+ * queue is full (UNAVAILABLE).
+ */
+enum http_digest_state http_digests_get(struct http_digests *d, const struct http_file_key *key, int fd,
+                                        struct http_digest_waiter *w, char etag[HTTP_ETAG_BYTES]);
+/* Monotonic time of the worker's last progress while it has a job, 0 when idle. */
+uint64_t http_digests_busy_since(const struct http_digests *d);
+/* SHA-256 of size bytes of fd from offset 0, as a quoted ETag; -ESTALE if the file changed meanwhile. */
+int http_digest_file(int fd, const struct http_file_key *key, void *scratch, size_t scratch_len,
+                     _Atomic uint64_t *progress, _Atomic bool *cancel, char etag[HTTP_ETAG_BYTES]);
+int http_file_key_from_fd(int fd, struct http_file_key *ret);

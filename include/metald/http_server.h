@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * Shared by the HTTP layer's files (http_server.c: daemon, limits, routing,
+ * access log, heartbeat; http_static.c: artifacts; http_boot.c: the iPXE
+ * script route). Nothing outside them includes this.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <microhttpd.h>
+
+#include "metald/config.h"
+#include "metald/http.h"
+#include "metald/metrics.h"
+
+/* Whether one MHD thread is inside a metald callback, and since when (0: not). */
+struct http_worker_slot {
+        _Atomic uint64_t busy_since;
+};
+
+struct http_service {
+        const struct config *cfg;
+        struct MHD_Daemon *mhd;
+        int root_fd;                    /* http.root, O_PATH */
+        int listen_fd;                  /* owned by MHD once it runs */
+        unsigned threads;
+        char base_url[BOOT_MAX_URL];     /* what DHCP hands out, minus "/<boot.script>" */
+        char script_url[BOOT_MAX_URL];
+        char script_path[BOOT_MAX_URL];  /* "/" + boot.script: the script route */
+        struct http_digests *digests;
+        struct http_worker_slot slots[HTTP_MAX_THREADS + 1];
+        _Atomic unsigned n_slots;
+        _Atomic uint64_t heartbeat;
+        pthread_t timer;
+        bool timer_started, stopping, unhealthy;
+        pthread_mutex_t timer_lock;
+        pthread_cond_t timer_cond;
+};
+
+/* One request, from its request line (URI log callback) to its completion callback. */
+struct http_request {
+        struct http_service *svc;
+        struct MHD_Connection *conn;
+        uint64_t start_usec;
+        bool headers_seen, is_head, uri_too_long, digest_waited;
+        enum http_route_metric route;
+        unsigned status;                /* what metald queued; 0: MHD answered by itself */
+        uint64_t body_bytes;            /* what a complete response carries */
+        int fd;                         /* the artifact being served, until MHD owns it */
+        struct http_file_key key;
+        struct http_digest_waiter waiter;
+        char method[16];
+        char peer[64];
+        char note[96];                  /* extra access log text, e.g. the script kind */
+        char mac[18];                   /* the machine a boot script was for, "" if none */
+        struct http_target target;
+        size_t uri_len;
+        char uri[HTTP_MAX_URL_BYTES + 1];
+};
+
+/* Queues resp (consumed, may be NULL after a failed create) and records status and size. */
+enum MHD_Result http_queue(struct http_request *req, unsigned status, struct MHD_Response *resp,
+                           uint64_t body_bytes);
+/* A short fixed text/plain answer. */
+enum MHD_Result http_respond_text(struct http_request *req, unsigned status, const char *text);
+/* An owned buffer (freed by MHD) as the body. */
+enum MHD_Result http_respond_buffer(struct http_request *req, unsigned status, char *data, size_t len,
+                                    const char *content_type);
+
+enum MHD_Result http_static_serve(struct http_request *req);
+enum MHD_Result http_boot_serve(struct http_request *req);

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+
+#include "metald/boot_script.h"
+#include "metald/http.h"
+#include "metald/util.h"
+
+/* Values of ${buildarch} and ${platform} iPXE builds can report. */
+static const char *const known_arches[] = { "i386", "x86_64", "arm32", "arm64", "riscv32", "riscv64", "loong64" };
+static const char *const known_platforms[] = { "pcbios", "efi" };
+
+/* What iPXE fills into the query of the chain script. */
+#define BOOT_IDENTITY_QUERY                                                                    \
+        "mac=${netX/mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&arch=${buildarch}" \
+        "&platform=${platform}"
+
+/* iPXE's isspace(): the bytes that separate tokens. */
+static bool ipxe_space(uint8_t c)
+{
+        return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* URL bytes iPXE reads literally inside a token; everything else gets %XX. */
+static bool url_byte_safe(uint8_t c)
+{
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+                return true;
+        return c && strchr("-._~:/?#[]@!&'()*+,;=%", c);
+}
+
+/* A token that would end a command or start a comment, if it stood alone. */
+static bool special_token(const char *s, size_t n)
+{
+        return (n == 2 && (memcmp(s, "||", 2) == 0 || memcmp(s, "&&", 2) == 0)) || (n == 1 && s[0] == ';') ||
+               (n > 0 && s[0] == '#');
+}
+
+static int url_part(struct buf *out, const char *s, bool token_start)
+{
+        bool first_unsafe = token_start && special_token(s, strlen(s));
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && s[i]; i++) {
+                uint8_t c = (uint8_t)s[i];
+
+                if (url_byte_safe(c) && !(i == 0 && first_unsafe))
+                        r = buf_append(out, &s[i], 1);
+                else
+                        r = buf_printf(out, "%%%02X", c);
+        }
+        return r;
+}
+
+int boot_escape_url(struct buf *out, const char *s)
+{
+        if (!*s)
+                return -EINVAL;         /* an empty token would vanish and shift the arguments */
+        return url_part(out, s, true);
+}
+
+static char word_byte(uint8_t c)
+{
+        /* '$' is what starts an expansion, '\' at a line's end joins lines */
+        if (c < 0x21 || c > 0x7e || c == '$' || c == '\\')
+                return '_';
+        return (char)c;
+}
+
+int boot_escape_words(struct buf *out, const char *s)
+{
+        size_t i = 0;
+        bool first = true;
+        int r = 0;
+
+        while (r == 0 && s[i]) {
+                size_t start, n;
+                bool special;
+
+                while (s[i] && ipxe_space((uint8_t)s[i]))
+                        i++;
+                start = i;
+                while (s[i] && !ipxe_space((uint8_t)s[i]))
+                        i++;
+                n = i - start;
+                if (n == 0)
+                        break;
+                special = special_token(s + start, n);
+                if (!first)
+                        r = buf_puts(out, " ");
+                for (size_t k = 0; r == 0 && k < n; k++) {
+                        char c = (special && (k == 0 || s[start] != '#')) ? '_' : word_byte((uint8_t)s[start + k]);
+
+                        r = buf_append(out, &c, 1);
+                }
+                first = false;
+        }
+        return r;
+}
+
+int boot_artifact_path_check(const char *path)
+{
+        size_t n = strlen(path);
+
+        if (n == 0 || n > BOOT_MAX_ARTIFACT_PATH || path[0] == '/' || path[n - 1] == '/')
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                uint8_t c = (uint8_t)path[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      strchr("._+~/-", c)))
+                        return -EINVAL;
+        }
+        for (const char *p = path; *p;) {
+                size_t len = strcspn(p, "/");
+
+                if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+                        return -EINVAL;
+                p += len + (p[len] == '/');
+        }
+        return 0;
+}
+
+int boot_cmdline_check(const char *cmdline, const char **ret_why)
+{
+        const char *p = cmdline;
+
+        for (; *p; p++) {
+                uint8_t c = (uint8_t)*p;
+
+                if (c < 0x20 || c > 0x7e) {
+                        *ret_why = "only printable ASCII and spaces are allowed";
+                        return -EINVAL;
+                }
+                if (c == '$' || c == '\\') {
+                        *ret_why = "'$' and '\\' are not allowed: iPXE would expand or join them";
+                        return -EINVAL;
+                }
+        }
+        for (p = cmdline; *p;) {
+                size_t n;
+
+                p += strspn(p, " ");
+                n = strcspn(p, " ");
+                if (special_token(p, n)) {
+                        *ret_why = "a word '||', '&&', ';' or one starting with '#' would end the iPXE command";
+                        return -EINVAL;
+                }
+                p += n;
+        }
+        return 0;
+}
+
+static bool in_set(const char *v, const char *const *set, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(v, set[i]) == 0)
+                        return true;
+        return false;
+}
+
+static bool parse_uuid(const char *s, char out[37])
+{
+        if (strlen(s) != 36)
+                return false;
+        for (size_t i = 0; i < 36; i++) {
+                char c = s[i];
+
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (c != '-')
+                                return false;
+                } else if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) {
+                        /* as is */
+                } else if (c >= 'A' && c <= 'F') {
+                        c = (char)(c - 'A' + 'a');
+                } else {
+                        return false;
+                }
+                out[i] = c;
+        }
+        out[36] = '\0';
+        return true;
+}
+
+static bool printable(const char *s)
+{
+        for (; *s; s++)
+                if ((uint8_t)*s < 0x20 || (uint8_t)*s > 0x7e)
+                        return false;
+        return true;
+}
+
+static bool refuse(const char **ret_why, const char *why)
+{
+        *ret_why = why;
+        return false;
+}
+
+/* The parameters one by one; *ret_why names the first that is wrong. */
+static bool identity_values(const struct http_query *q, struct boot_identity *id, const char **ret_why)
+{
+        const struct http_param *p;
+
+        p = http_query_get(q, "mac");
+        if (!p || parse_mac(p->value, id->mac) < 0)
+                return refuse(ret_why, "the mac parameter is not six hex pairs");
+        p = http_query_get(q, "uuid");
+        if (p && *p->value && !parse_uuid(p->value, id->uuid))
+                return refuse(ret_why, "the uuid parameter is not a canonical UUID");
+        p = http_query_get(q, "serial");
+        if (p && (p->value_len > BOOT_MAX_SERIAL || !printable(p->value)))
+                return refuse(ret_why, "the serial parameter is not printable ASCII of at most 64 bytes");
+        if (p)
+                memcpy(id->serial, p->value, p->value_len + 1);
+        p = http_query_get(q, "arch");
+        if (!p || !in_set(p->value, known_arches, ARRAY_SIZE(known_arches)))
+                return refuse(ret_why, "the arch parameter is not an architecture iPXE reports");
+        memcpy(id->arch, p->value, strlen(p->value) + 1);
+        p = http_query_get(q, "platform");
+        if (!p || !in_set(p->value, known_platforms, ARRAY_SIZE(known_platforms)))
+                return refuse(ret_why, "the platform parameter is not pcbios or efi");
+        memcpy(id->platform, p->value, strlen(p->value) + 1);
+        return true;
+}
+
+enum boot_query_result boot_identity_parse(const char *query, size_t len, struct boot_identity *ret,
+                                           const char **ret_why)
+{
+        static const char *const keys[] = { "mac", "uuid", "serial", "arch", "platform" };
+        struct boot_identity id = { 0 };
+        struct http_query q;
+        bool any = false;
+
+        if (http_query_parse(query, len, &q) < 0) {
+                *ret_why = "the boot script URL has a malformed query";
+                return BOOT_QUERY_INVALID;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                size_t n = http_query_count(&q, keys[i]);
+
+                if (n > 1) {
+                        *ret_why = "an identity parameter appears more than once";
+                        return BOOT_QUERY_INVALID;
+                }
+                any |= n == 1;
+        }
+        if (!any)
+                return BOOT_QUERY_NONE;
+        if (!identity_values(&q, &id, ret_why))
+                return BOOT_QUERY_INVALID;
+        *ret = id;
+        return BOOT_QUERY_OK;
+}
+
+int boot_script_chain(const struct boot_view *v, struct buf *out)
+{
+        int r = buf_puts(out, "#!ipxe\n"
+                              "# metald: ask again, telling which machine this is\n"
+                              ":identify\n"
+                              "chain --replace ");
+
+        if (r == 0)
+                r = boot_escape_url(out, v->script_url);
+        if (r == 0)
+                r = buf_printf(out, "?" BOOT_IDENTITY_QUERY " || goto failed\n"
+                                    ":failed\n"
+                                    "echo metald: the boot script could not be fetched; trying again in %u seconds\n"
+                                    "sleep %u\n"
+                                    "goto identify\n",
+                               v->retry_delay_s, v->retry_delay_s);
+        return r;
+}
+
+int boot_script_retry(const struct boot_view *v, const char *why, struct buf *out)
+{
+        int r = buf_puts(out, "#!ipxe\n"
+                              ":retry\n"
+                              "echo metald: this machine cannot be booted yet: ");
+
+        if (r == 0)
+                r = boot_escape_words(out, why ? why : "no reason given");
+        if (r == 0)
+                r = buf_printf(out, "\necho metald: trying again in %u seconds\n"
+                                    "sleep %u\n"
+                                    "chain --replace ",
+                               v->retry_delay_s, v->retry_delay_s);
+        if (r == 0)
+                r = boot_escape_url(out, v->script_url);
+        if (r == 0)
+                r = buf_puts(out, " || goto retry\n");
+        return r;
+}
+
+/* base + "/" + path as one URL token. */
+static int artifact_url(struct buf *out, const char *base, const char *path)
+{
+        int r = boot_escape_url(out, base);
+
+        if (r == 0)
+                r = buf_puts(out, "/");
+        if (r == 0)
+                r = url_part(out, path, false);
+        return r;
+}
+
+static const char *basename_of(const char *path)
+{
+        const char *slash = strrchr(path, '/');
+
+        return slash ? slash + 1 : path;
+}
+
+/*
+ * The kernel command line. UEFI iPXE hands the initrd to the kernel's EFI stub
+ * only by name, so EFI machines get initrd=<image name>; iPXE names an image
+ * after the last segment of its URL. metald.url and metald.mac tell the
+ * enrollment agent where metald is and which NIC booted.
+ */
+static int kernel_cmdline(struct buf *out, const struct boot_view *v, const struct boot_identity *id)
+{
+        size_t start = out->len;
+        char mac[18];
+        int r = 0;
+
+        format_mac(mac, id->mac);
+        if (strcmp(id->platform, "efi") == 0) {
+                r = buf_puts(out, "initrd=");
+                if (r == 0)
+                        r = url_part(out, basename_of(v->initrd), false);
+                if (r == 0)
+                        r = buf_puts(out, " ");
+        }
+        if (r == 0)
+                r = boot_escape_words(out, v->cmdline);
+        if (r == 0)
+                r = buf_puts(out, out->len > start && out->data[out->len - 1] != ' ' ? " metald.url=" : "metald.url=");
+        if (r == 0)
+                r = url_part(out, v->base_url, false);
+        /* A one-time boot nonce from the machine lifecycle joins these parameters here. */
+        if (r == 0)
+                r = buf_printf(out, " metald.mac=%s", mac);
+        return r;
+}
+
+/* Renders one {{name}} of the enrollment template; -ENOENT for an unknown name. */
+static int placeholder(struct buf *out, const char *name, size_t n, const struct boot_view *v,
+                       const struct boot_identity *id)
+{
+        char mac[18];
+
+#define IS(s) (n == sizeof(s) - 1 && memcmp(name, s, n) == 0)
+        if (IS("kernel_url"))
+                return artifact_url(out, v->base_url, v->kernel);
+        if (IS("initrd_url"))
+                return artifact_url(out, v->base_url, v->initrd);
+        if (IS("initrd_name"))
+                return boot_escape_url(out, basename_of(v->initrd));
+        if (IS("cmdline"))
+                return kernel_cmdline(out, v, id);
+        if (IS("base_url"))
+                return boot_escape_url(out, v->base_url);
+        if (IS("script_url"))
+                return boot_escape_url(out, v->script_url);
+        if (IS("mac")) {
+                format_mac(mac, id->mac);
+                return buf_puts(out, mac);
+        }
+        if (IS("arch"))
+                return buf_puts(out, id->arch);
+        if (IS("platform"))
+                return buf_puts(out, id->platform);
+        if (IS("retry_delay"))
+                return buf_printf(out, "%u", v->retry_delay_s);
+#undef IS
+        return -ENOENT;
+}
+
+int boot_script_enroll(const struct boot_view *v, const struct boot_identity *id, struct buf *out,
+                       const char **ret_why)
+{
+        const char *t = v->template_text, *open, *close;
+        int r = 0;
+
+        if (!t || strncmp(t, "#!ipxe", 6) != 0 || !ipxe_space((uint8_t)t[6])) {
+                *ret_why = "the enrollment template lacks the iPXE script signature";
+                return -EINVAL;
+        }
+        while (r == 0 && (open = strstr(t, "{{"))) {
+                close = strstr(open + 2, "}}");
+                r = buf_append(out, t, (size_t)(open - t));
+                if (r == 0 && close)
+                        r = placeholder(out, open + 2, (size_t)(close - open - 2), v, id);
+                if (r == -ENOENT || !close) {
+                        *ret_why = "the enrollment template has an unknown or unterminated placeholder";
+                        return -EINVAL;
+                }
+                t = close + 2;
+        }
+        if (r == 0)
+                r = buf_puts(out, t);
+        if (r == -E2BIG)
+                *ret_why = "the rendered enrollment script is too large";
+        else if (r < 0 && r != -ENOMEM)
+                *ret_why = "the enrollment settings leave a value of the template empty";
+        return r;
+}
+
+int boot_script_for(const struct boot_view *v, const char *query, size_t query_len, struct buf *out,
+                    struct boot_outcome *ret)
+{
+        struct boot_outcome o = { .kind = BOOT_SCRIPT_RETRY };
+        int r;
+
+        switch (boot_identity_parse(query, query_len, &o.identity, &o.why)) {
+        case BOOT_QUERY_NONE:
+                o.kind = BOOT_SCRIPT_CHAIN;
+                *ret = o;
+                return boot_script_chain(v, out);
+        case BOOT_QUERY_OK:
+                o.has_identity = true;
+                if (v->unavailable) {
+                        o.why = v->unavailable;
+                        break;
+                }
+                r = boot_script_enroll(v, &o.identity, out, &o.why);
+                if (r == 0 || r == -ENOMEM) {
+                        o.kind = BOOT_SCRIPT_ENROLL;
+                        o.why = NULL;
+                        *ret = o;
+                        return r;
+                }
+                break;
+        case BOOT_QUERY_INVALID:
+                break;
+        }
+        buf_reset(out);
+        *ret = o;
+        return boot_script_retry(v, o.why, out);
+}

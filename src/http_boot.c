@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <stdio.h>
+
+#include "metald/boot_script.h"
+#include "metald/fs.h"
+#include "metald/http_server.h"
+#include "metald/util.h"
+
+static bool artifact_present(int root_fd, const char *path)
+{
+        _cleanup_close_ int fd = -1;
+
+        return fs_open_beneath(root_fd, path, O_RDONLY, &fd) == 0;
+}
+
+/* The template as a string; -EFBIG past its limit, -EBADMSG with a NUL inside. */
+static int read_template(int root_fd, const char *path, char **ret)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r = fs_open_beneath(root_fd, path, O_RDONLY, &fd);
+
+        if (r < 0)
+                return r;
+        text = malloc(BOOT_MAX_TEMPLATE_BYTES + 2);
+        if (!text)
+                return -ENOMEM;
+        while (len <= BOOT_MAX_TEMPLATE_BYTES) {
+                ssize_t n = read(fd, text + len, BOOT_MAX_TEMPLATE_BYTES + 1 - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        if (len > BOOT_MAX_TEMPLATE_BYTES)
+                return -EFBIG;
+        if (memchr(text, '\0', len))
+                return -EBADMSG;
+        text[len] = '\0';
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+/* Why the enrollment boot cannot be offered right now, or NULL (then *ret_template is set). */
+static const char *enroll_unavailable(const struct http_service *s, char **ret_template)
+{
+        const struct boot_enroll *e = &s->cfg->boot.enroll;
+
+        if (!*e->kernel || !*e->initrd)
+                return "no enrollment kernel and initrd are configured";
+        if (!artifact_present(s->root_fd, e->kernel))
+                return "the enrollment kernel is missing from the HTTP root";
+        if (!artifact_present(s->root_fd, e->initrd))
+                return "the enrollment initrd is missing from the HTTP root";
+        if (read_template(s->root_fd, e->tmpl, ret_template) < 0)
+                return "the enrollment template cannot be read";
+        return NULL;
+}
+
+static void note_outcome(struct http_request *req, const struct boot_outcome *o)
+{
+        static const char *const kinds[] = { "chain", "enroll", "retry" };
+
+        if (o->has_identity)
+                format_mac(req->mac, o->identity.mac);
+        snprintf(req->note, sizeof(req->note), "script=%s%s%s%s%s", kinds[o->kind], *req->mac ? " mac=" : "",
+                 req->mac, o->why ? ": " : "", o->why ? o->why : "");
+}
+
+enum MHD_Result http_boot_serve(struct http_request *req)
+{
+        const struct http_service *s = req->svc;
+        const struct boot_config *b = &s->cfg->boot;
+        _cleanup_free_ char *template_text = NULL;
+        struct buf out = BUF_INIT(BOOT_MAX_SCRIPT_BYTES);
+        struct boot_view v = {
+                .base_url = s->base_url, .script_url = s->script_url, .kernel = b->enroll.kernel,
+                .initrd = b->enroll.initrd, .cmdline = b->enroll.cmdline, .retry_delay_s = b->retry_delay_s,
+        };
+        struct boot_outcome o;
+        size_t len;
+        int r;
+
+        v.unavailable = enroll_unavailable(s, &template_text);
+        v.template_text = template_text;
+        r = boot_script_for(&v, req->target.query, req->target.query_len, &out, &o);
+        if (r < 0) {
+                buf_free(&out);
+                return http_respond_text(req, 503, "out of memory\n");
+        }
+        note_outcome(req, &o);
+        len = out.len;
+        return http_respond_buffer(req, 200, buf_steal(&out), len, "text/plain; charset=utf-8");
+}

@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "metald/dhcp_server.h"
+#include "metald/http_server.h"
+#include "metald/log.h"
+#include "metald/services.h"
+#include "metald/util.h"
+
+#define HTTP_RETRY_AFTER "5"            /* seconds, sent with 503 */
+
+/*
+ * Threading: libmicrohttpd's internal thread pool, one epoll loop per thread
+ * (MHD_USE_EPOLL_INTERNAL_THREAD + MHD_OPTION_THREAD_POOL_SIZE), one thread
+ * per CPU by default. A request costs a worker a few non-blocking syscalls
+ * (artifacts go out with sendfile(2)), and a slow client only holds its own
+ * connection. Measured with tests/bench/bench-http.sh on 2 CPUs: a single
+ * thread serves ~30% fewer small requests; two threads per CPU serve ~10%
+ * more small requests but stream large files ~10% slower at 256 connections,
+ * and streaming artifacts is what a provisioning server mostly does.
+ * Thread-per-connection (2 MiB sendfile chunks instead of 128 KiB) streams
+ * one connection ~15% faster, but with it MHD 0.9.75 never resumed a
+ * request suspended while its digest was computed.
+ */
+#define HTTP_MHD_FLAGS (MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG)
+
+static _Thread_local struct http_worker_slot *tls_slot;
+static _Thread_local const struct http_service *tls_owner;
+
+/* Each MHD thread claims a slot on its first callback; the heartbeat scans the claimed ones. */
+static struct http_worker_slot *worker_slot(struct http_service *s)
+{
+        if (tls_owner != s) {
+                unsigned i = atomic_fetch_add(&s->n_slots, 1);
+
+                tls_slot = &s->slots[MIN(i, (unsigned)HTTP_MAX_THREADS)];
+                tls_owner = s;
+        }
+        return tls_slot;
+}
+
+static void slot_enter(struct http_worker_slot *slot)
+{
+        atomic_store_explicit(&slot->busy_since, now_monotonic_usec(), memory_order_relaxed);
+}
+
+static void slot_leave(struct http_worker_slot *slot)
+{
+        atomic_store_explicit(&slot->busy_since, 0, memory_order_relaxed);
+}
+
+enum MHD_Result http_queue(struct http_request *req, unsigned status, struct MHD_Response *resp,
+                           uint64_t body_bytes)
+{
+        enum MHD_Result r;
+
+        if (!resp)
+                return MHD_NO;          /* MHD closes the connection */
+        r = MHD_queue_response(req->conn, status, resp);
+        MHD_destroy_response(resp);
+        if (r == MHD_YES) {
+                req->status = status;
+                req->body_bytes = req->is_head ? 0 : body_bytes;
+        }
+        return r;
+}
+
+enum MHD_Result http_respond_text(struct http_request *req, unsigned status, const char *text)
+{
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+
+        if (!resp)
+                return MHD_NO;
+        if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8") != MHD_YES ||
+            (status == 405 && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES) ||
+            (status == 503 &&
+             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, HTTP_RETRY_AFTER) != MHD_YES)) {
+                MHD_destroy_response(resp);
+                return MHD_NO;
+        }
+        return http_queue(req, status, resp, strlen(text));
+}
+
+enum MHD_Result http_respond_buffer(struct http_request *req, unsigned status, char *data, size_t len,
+                                    const char *content_type)
+{
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+
+        if (!resp) {
+                free(data);
+                return MHD_NO;
+        }
+        /* generated per request: never to be reused from a cache */
+        if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES) {
+                MHD_destroy_response(resp);
+                return MHD_NO;
+        }
+        return http_queue(req, status, resp, len);
+}
+
+static enum MHD_Result serve_metrics(struct http_request *req)
+{
+        struct buf out = BUF_INIT(HTTP_MAX_GENERATED_BYTES);
+        size_t len;
+
+        if (metrics_render(&out) < 0) {
+                buf_free(&out);
+                return http_respond_text(req, 503, "metrics unavailable\n");
+        }
+        len = out.len;
+        return http_respond_buffer(req, 200, buf_steal(&out), len, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static enum MHD_Result route(struct http_request *req)
+{
+        const char *p = req->target.path;
+
+        if (strcmp(p, "/healthz") == 0) {
+                req->route = HTTP_ROUTE_HEALTHZ;
+                return http_respond_text(req, 200, "ok\n");
+        }
+        if (strcmp(p, "/metrics") == 0) {
+                req->route = HTTP_ROUTE_METRICS;
+                return serve_metrics(req);
+        }
+        if (strcmp(p, req->svc->script_path) == 0) {
+                req->route = HTTP_ROUTE_SCRIPT;
+                return http_boot_serve(req);
+        }
+        req->route = HTTP_ROUTE_STATIC;
+        return http_static_serve(req);
+}
+
+/* A body announced on a request no route takes one for. */
+static bool has_body(struct http_request *req)
+{
+        const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+        return te || (cl && strspn(cl, "0") != strlen(cl));
+}
+
+/*
+ * The first call comes with the headers, before any body: refusals made here
+ * make MHD close the connection instead of reading what the client sends.
+ */
+static enum MHD_Result first_call(struct http_request *req, const char *method)
+{
+        int r;
+
+        str_copy(req->method, sizeof(req->method), method);
+        req->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+        if (!req->is_head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+                return http_respond_text(req, 405, "method not allowed\n");
+        if (req->uri_too_long)
+                return http_respond_text(req, 414, "URI too long\n");
+        r = http_target_parse(req->uri, req->uri_len, &req->target);
+        if (r == -E2BIG)
+                return http_respond_text(req, 414, "URI too long\n");
+        if (r < 0)
+                return http_respond_text(req, 400, "bad request target\n");
+        if (has_body(req))
+                return http_respond_text(req, 413, "no request body expected\n");
+        return MHD_YES;
+}
+
+static enum MHD_Result handle(struct http_request *req, const char *method, size_t *upload_size)
+{
+        if (!req->headers_seen) {
+                req->headers_seen = true;
+                return first_call(req, method);
+        }
+        if (*upload_size) {
+                *upload_size = 0;       /* a zero-length chunked body: nothing to keep */
+                return MHD_YES;
+        }
+        /* answered on the final call, so that keep-alive connections stay open */
+        return route(req);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
+{
+        struct http_worker_slot *slot = worker_slot(cls);
+        struct http_request *req = *req_cls;
+        enum MHD_Result r;
+
+        slot_enter(slot);
+        r = req ? handle(req, method, upload_size) : MHD_NO;
+        slot_leave(slot);
+        return r;
+}
+
+static void format_peer(struct MHD_Connection *conn, char *buf, size_t cap)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        unsigned port = 0;
+
+        if (sa && sa->sa_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+                inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+                port = ntohs(in->sin_port);
+        } else if (sa && sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+                inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+                port = ntohs(in6->sin6_port);
+        }
+        snprintf(buf, cap, "%s:%u", ip, port);
+}
+
+/* The request line has arrived: the raw target (query included) is only available here. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+        struct http_service *s = cls;
+        struct http_worker_slot *slot = worker_slot(s);
+        struct http_request *req;
+        size_t n;
+
+        slot_enter(slot);
+        req = calloc(1, sizeof(*req));
+        if (req) {
+                req->svc = s;
+                req->conn = conn;
+                req->start_usec = now_monotonic_usec();
+                req->fd = -1;
+                req->route = HTTP_ROUTE_OTHER;
+                n = strnlen(uri, HTTP_MAX_URL_BYTES + 1);
+                req->uri_too_long = n > HTTP_MAX_URL_BYTES;
+                req->uri_len = MIN(n, (size_t)HTTP_MAX_URL_BYTES);
+                memcpy(req->uri, uri, req->uri_len);
+                format_peer(conn, req->peer, sizeof(req->peer));
+        }
+        slot_leave(slot);
+        return req;
+}
+
+static void access_log(const struct http_request *req, unsigned status, bool complete, uint64_t usec)
+{
+        char path[512], method[48], st[8], bytes[24], dur[24];
+        struct log_field f[] = {
+                { "HTTP_METHOD", method }, { "HTTP_PATH", path }, { "HTTP_STATUS", st }, { "HTTP_BYTES", bytes },
+                { "DURATION_USEC", dur }, { "PEER", req->peer }, { "MAC", req->mac },
+        };
+
+        log_escape(method, sizeof(method), req->method, strlen(req->method));
+        log_escape(path, sizeof(path), req->uri, req->uri_len);
+        snprintf(st, sizeof(st), "%u", status);
+        snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)req->body_bytes);
+        snprintf(dur, sizeof(dur), "%llu", (unsigned long long)usec);
+        log_fields(LOG_INFO, f, *req->mac ? ARRAY_SIZE(f) : ARRAY_SIZE(f) - 1,
+                   "http: %s \"%s %s\" %u %s bytes %.1f ms%s%s%s", req->peer, *method ? method : "-", path, status,
+                   bytes, (double)usec / 1000.0, complete ? "" : " (aborted)", *req->note ? " " : "", req->note);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+        struct http_worker_slot *slot = worker_slot(cls);
+        struct http_request *req = *req_cls;
+        const union MHD_ConnectionInfo *ci;
+        bool complete = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+        unsigned status;
+        uint64_t usec;
+
+        if (!req)
+                return;
+        slot_enter(slot);
+        *req_cls = NULL;
+        status = req->status;
+        if (!status && (ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS)))
+                status = ci->http_status;       /* an answer MHD gave by itself, e.g. 431 */
+        usec = now_monotonic_usec() - req->start_usec;
+        if (status >= 100 && status < 600)
+                METRIC_INC(http_requests[req->route][status / 100 - 1]);
+        if (complete)
+                METRIC_ADD(http_bytes, req->body_bytes);
+        else
+                req->body_bytes = 0;    /* unknown: MHD does not say how far it got */
+        metrics_observe(&metrics.http_duration, usec);
+        if (log_enabled(LOG_INFO))
+                access_log(req, status, complete, usec);
+        closep(&req->fd);
+        free(req);
+        slot_leave(slot);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) _printf_(2, 0);
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        static const char key[] = "libmicrohttpd";
+        char msg[256], esc[512];
+        size_t n;
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        n = strlen(msg);
+        while (n > 0 && msg[n - 1] == '\n')
+                n--;
+        /* its messages may quote client bytes, and a flood of clients makes many */
+        if (log_ratelimit_ok(key, sizeof(key)))
+                log_info("http: libmicrohttpd: %s", log_escape(esc, sizeof(esc), msg, n));
+}
+
+/* Healthy: no MHD thread stuck inside a callback, the digest worker moving, the socket listening. */
+static bool service_healthy(struct http_service *s, uint64_t now, const char **ret_why)
+{
+        unsigned n = MIN(atomic_load(&s->n_slots), (unsigned)HTTP_MAX_THREADS + 1);
+        uint64_t t;
+        int on = 0;
+        socklen_t len = sizeof(on);
+
+        for (unsigned i = 0; i < n; i++) {
+                t = atomic_load_explicit(&s->slots[i].busy_since, memory_order_relaxed);
+                if (t && now > t && now - t > HTTP_STUCK_USEC) {
+                        *ret_why = "a server thread is stuck in a request";
+                        return false;
+                }
+        }
+        t = http_digests_busy_since(s->digests);
+        if (t && now > t && now - t > HTTP_STUCK_USEC) {
+                *ret_why = "the digest worker is stuck reading a file";
+                return false;
+        }
+        if (getsockopt(s->listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on) {
+                *ret_why = "the listening socket is gone";
+                return false;
+        }
+        return true;
+}
+
+/*
+ * The heartbeat. MHD runs its own threads, so there is no loop of ours to
+ * time. Instead this thread checks, every HTTP_HEARTBEAT_USEC, what could
+ * actually hang the service: metald's callbacks are the only place an MHD
+ * thread does blocking work (opening files, reading templates, hashing small
+ * files, taking the digest lock), so a thread that has been inside one for
+ * longer than HTTP_STUCK_USEC is hung; the digest worker must finish each read
+ * within the same bound; the listening socket must still be listening. The
+ * heartbeat advances only while all of that holds. It does not prove that
+ * MHD's own event loop turns: MHD never gets blocking work from metald, so
+ * that loop can only stall inside the callbacks checked here.
+ */
+static void *timer_thread(void *arg)
+{
+        struct http_service *s = arg;
+        const char *why = NULL;
+
+        pthread_mutex_lock(&s->timer_lock);
+        while (!s->stopping) {
+                uint64_t now = now_monotonic_usec(), next = now + HTTP_HEARTBEAT_USEC;
+                struct timespec ts = { (time_t)(next / USEC_PER_SEC), (long)(next % USEC_PER_SEC) * 1000 };
+                bool ok = service_healthy(s, now, &why);
+
+                if (ok)
+                        atomic_store(&s->heartbeat, now);
+                if (ok == s->unhealthy) {
+                        if (ok)
+                                log_notice("http: the service is healthy again");
+                        else
+                                log_warning("http: %s; heartbeat withheld", why);
+                        s->unhealthy = !ok;
+                }
+                pthread_cond_timedwait(&s->timer_cond, &s->timer_lock, &ts);
+        }
+        pthread_mutex_unlock(&s->timer_lock);
+        return NULL;
+}
+
+static int timer_start(struct http_service *s)
+{
+        pthread_condattr_t attr;
+        int r;
+
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->timer_cond, &attr);
+        pthread_condattr_destroy(&attr);
+        pthread_mutex_init(&s->timer_lock, NULL);
+        atomic_store(&s->heartbeat, now_monotonic_usec());
+        r = -pthread_create(&s->timer, NULL, timer_thread, s);
+        if (r == 0)
+                s->timer_started = true;
+        return r;
+}
+
+static void timer_stop(struct http_service *s)
+{
+        if (!s->timer_started)
+                return;
+        pthread_mutex_lock(&s->timer_lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->timer_cond);
+        pthread_mutex_unlock(&s->timer_lock);
+        pthread_join(s->timer, NULL);
+        pthread_cond_destroy(&s->timer_cond);
+        pthread_mutex_destroy(&s->timer_lock);
+        s->timer_started = false;
+}
+
+static unsigned default_threads(void)
+{
+        cpu_set_t set;
+        int n = 0;
+
+        if (sched_getaffinity(0, sizeof(set), &set) == 0)
+                n = CPU_COUNT(&set);
+        if (n <= 0)
+                n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+        return (unsigned)MAX(1, MIN(n, HTTP_MAX_THREADS));
+}
+
+static int open_listener(const struct http_config *c)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c->port), .sin_addr = c->listen };
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, HTTP_LISTEN_BACKLOG) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+static struct MHD_Daemon *start_mhd(struct http_service *s)
+{
+        const struct http_config *c = &s->cfg->http;
+        struct MHD_OptionItem opts[] = {
+                /* first, so that MHD reports problems with the options after it through it */
+                { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s },
+                { MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL },
+                { MHD_OPTION_CONNECTION_LIMIT, c->max_connections, NULL },
+                { MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->max_per_client, NULL },
+                { MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout_s, NULL },
+                { MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->max_header_bytes, NULL },
+                { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s },
+                { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+                /* a pool of one is no pool: MHD then runs its single internal thread */
+                { s->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, s->threads, NULL },
+                { MHD_OPTION_END, 0, NULL },
+        };
+
+        return MHD_start_daemon(HTTP_MHD_FLAGS, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
+                                MHD_OPTION_END);
+}
+
+/* The script URL is exactly what DHCP hands to iPXE; the base is that URL minus "/<boot.script>". */
+static int set_urls(struct http_service *s, uint32_t server_ip)
+{
+        const char *script = s->cfg->boot.script;
+        size_t n, tail;
+        int r = dhcp_script_url(s->cfg, server_ip, s->script_url, sizeof(s->script_url));
+
+        if (r < 0)
+                return r;
+        n = strlen(s->script_url);
+        tail = strlen(script) + 1;
+        if (n < tail || s->script_url[n - tail] != '/' || strcmp(s->script_url + n - tail + 1, script) != 0)
+                return -EINVAL;
+        memcpy(s->base_url, s->script_url, n - tail);
+        s->base_url[n - tail] = '\0';
+        while (*script == '/')
+                script++;
+        if ((size_t)snprintf(s->script_path, sizeof(s->script_path), "/%s", script) >= sizeof(s->script_path))
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+void http_service_stop(struct http_service *s)
+{
+        if (!s)
+                return;
+        timer_stop(s);
+        /* every suspended request must be resumed before MHD may stop */
+        http_digests_stop(s->digests);
+        if (s->mhd)
+                MHD_stop_daemon(s->mhd);        /* closes listen_fd */
+        else
+                closep(&s->listen_fd);
+        http_digests_free(s->digests);
+        closep(&s->root_fd);
+        free(s);
+}
+
+static void service_freep(struct http_service **s)
+{
+        http_service_stop(*s);
+}
+
+static int service_init(const struct runtime *rt, struct http_service *s)
+{
+        const struct http_config *c = &rt->cfg->http;
+        int r;
+
+        s->root_fd = open(c->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (s->root_fd < 0)
+                return log_error_errno(-errno, "http: cannot open root directory %s: %m", c->root);
+        r = set_urls(s, rt->server_ip);
+        if (r < 0)
+                return log_error_errno(r, "http: cannot derive the boot script URL from boot.http_url '%.64s' "
+                                          "and boot.script '%.64s'", rt->cfg->boot.http_url, rt->cfg->boot.script);
+        r = http_digests_new(&s->digests);
+        if (r < 0)
+                return log_error_errno(r, "http: cannot start the digest worker: %s", strerror(-r));
+        return 0;
+}
+
+int http_service_start(const struct runtime *rt, struct http_service **ret)
+{
+        _cleanup_(service_freep) struct http_service *s = calloc(1, sizeof(*s));
+        const struct http_config *c = &rt->cfg->http;
+        char addr[16];
+        int r;
+
+        if (!s)
+                return log_error_errno(-ENOMEM, "http: cannot allocate the service");
+        s->cfg = rt->cfg;
+        s->root_fd = s->listen_fd = -1;
+        s->threads = c->threads ? c->threads : default_threads();
+        r = service_init(rt, s);
+        if (r < 0)
+                return r;
+        format_ipv4(addr, c->listen);
+        s->listen_fd = open_listener(c);
+        if (s->listen_fd < 0)
+                return log_error_errno(s->listen_fd, "http: cannot listen on %s:%u: %s", addr, c->port,
+                                       strerror(-s->listen_fd));
+        s->mhd = start_mhd(s);
+        if (!s->mhd)
+                return log_error_errno(-EIO, "http: libmicrohttpd failed to start on %s:%u", addr, c->port);
+        r = timer_start(s);
+        if (r < 0)
+                return log_error_errno(r, "http: cannot start the heartbeat thread: %s", strerror(-r));
+        log_info("http: serving %s on %s:%u (%u threads)", c->root, addr, c->port, s->threads);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+uint64_t http_service_heartbeat(const struct http_service *s)
+{
+        return atomic_load_explicit(&((struct http_service *)s)->heartbeat, memory_order_relaxed);
+}
