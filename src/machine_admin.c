@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <json-c/json.h>
+#include <stdio.h>
+
+#include "metald/log.h"
+#include "metald/util.h"
+#include "registry_private.h"
+
+static int find_locked(struct registry *r, const char *who, struct store_machine *m)
+{
+        uint8_t mac[6];
+
+        if (store_machine_get(r->store, STORE_BY_NAME, who, m) == 0)
+                return 0;
+        if (parse_mac(who, mac) == 0 && store_machine_get(r->store, STORE_BY_MAC, mac, m) == 0)
+                return 0;
+        return -ENOENT;
+}
+
+int registry_find(struct registry *r, const char *who, struct store_machine *ret)
+{
+        int e;
+
+        pthread_mutex_lock(&r->lock);
+        e = find_locked(r, who, ret);
+        pthread_mutex_unlock(&r->lock);
+        return e;
+}
+
+static int forget_locked(struct registry *r, struct store_machine *m)
+{
+        for (int tries = 0; tries < 8; tries++) {
+                int e = store_machine_delete(r->store, m->id, m->generation);
+
+                if (e != -ESTALE)
+                        return e;
+                if (reg_load(r, m->id, m) < 0)
+                        return -ENOENT;
+        }
+        return -ESTALE;
+}
+
+static int label_locked(struct registry *r, struct store_machine *m, const char *labels, int64_t now)
+{
+        const char *tie;
+        const struct profile *p;
+
+        if (profile_labels_check(labels) < 0 || strlen(labels) >= sizeof(m->labels))
+                return -EINVAL;
+        str_copy(m->labels, sizeof(m->labels), labels);
+        p = reg_profile_of(r, m, &tie);
+        str_copy(m->profile, sizeof(m->profile), p && !tie ? p->name : "");
+        return reg_note(r, m, "labels", labels, now);
+}
+
+static int admin_locked(struct registry *r, enum admin_op op, struct store_machine *m, const char *arg, int64_t now)
+{
+        switch (op) {
+        case ADMIN_APPROVE:
+                m->approved = 1;
+                return reg_apply(r, m, &(struct change){ .ev = ME_APPROVE, .detail = "approved by an operator" },
+                                 now, NULL);
+        case ADMIN_REIMAGE:
+                m->approved = 1;
+                return reg_apply(r, m, &(struct change){ .ev = ME_REIMAGE, .detail = "reimage requested by an operator" },
+                                 now, NULL);
+        case ADMIN_RETIRE:
+                return reg_apply(r, m, &(struct change){ .ev = ME_RETIRE, .detail = "retired by an operator" }, now,
+                                 NULL);
+        case ADMIN_FORGET:
+                return forget_locked(r, m);
+        case ADMIN_LABEL:
+                return label_locked(r, m, arg ? arg : "", now);
+        }
+        return -EINVAL;
+}
+
+int registry_admin(struct registry *r, enum admin_op op, const char *who, const char *arg, int64_t now,
+                   struct store_machine *ret, char *err, size_t errlen)
+{
+        static const char *const verbs[] = { "approve", "reimage", "retire", "forget", "label" };
+        int e;
+
+        pthread_mutex_lock(&r->lock);
+        e = find_locked(r, who, ret);
+        if (e == 0)
+                e = admin_locked(r, op, ret, arg, now);
+        if (e == -EPERM)
+                snprintf(err, errlen, "cannot %s %s: it is %s", verbs[op], ret->name,
+                         machine_state_name((enum machine_state)ret->state));
+        else if (e == -ENOENT)
+                snprintf(err, errlen, "no machine is named or has the MAC address %.64s", who);
+        else if (e == -EINVAL)
+                snprintf(err, errlen, "labels must be key=value pairs separated by commas");
+        else if (e < 0)
+                snprintf(err, errlen, "cannot %s %s: %s", verbs[op], who, strerror(-e));
+        else if (op == ADMIN_FORGET)
+                log_info("machine %s: forgotten by an operator", ret->name);
+        pthread_mutex_unlock(&r->lock);
+        return e;
+}
+
+/* --- JSON views --- */
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+        json_object_object_add(o, k, json_object_new_string(v ? v : ""));
+}
+
+static void add_int(json_object *o, const char *k, int64_t v)
+{
+        json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static json_object *machine_json(const struct registry *r, const struct store_machine *m)
+{
+        json_object *o = json_object_new_object();
+        const char *tie;
+        const struct profile *p = reg_profile_of(r, m, &tie);
+        struct instruction ins;
+        char mac[18], ip[16];
+
+        format_mac(mac, m->mac);
+        format_ipv4(ip, (struct in_addr){ htonl(m->ip) });
+        machine_instruction(m, p, tie, &ins);
+        add_str(o, "name", m->name);
+        add_str(o, "mac", mac);
+        add_str(o, "ip", m->ip ? ip : "");
+        add_str(o, "state", machine_state_name((enum machine_state)m->state));
+        add_str(o, "reason", m->reason);
+        add_str(o, "profile", p && !tie ? p->name : "");
+        add_str(o, "image", p && !tie ? p->image : "");
+        add_int(o, "progress", m->progress);
+        add_int(o, "since", m->state_since);
+        add_int(o, "deadline", m->deadline);
+        add_int(o, "last_seen", m->last_seen);
+        add_str(o, "last_event", m->last_event);
+        add_str(o, "uuid", m->uuid);
+        add_str(o, "serial", m->serial);
+        add_str(o, "labels", m->labels);
+        add_str(o, "waiting_for", ins.reason);
+        return o;
+}
+
+static int emit(json_object *o, struct buf *out)
+{
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        int e = buf_puts(out, s);
+
+        json_object_put(o);
+        return e;
+}
+
+struct status_ctx {
+        const struct registry *r;
+        json_object *list;
+        int64_t counts[_MS_MAX];
+};
+
+static int status_one(const struct store_machine *m, void *u)
+{
+        struct status_ctx *c = u;
+
+        if (m->state >= 0 && m->state < _MS_MAX)
+                c->counts[m->state]++;
+        json_object_array_add(c->list, machine_json(c->r, m));
+        return 0;
+}
+
+int registry_status_json(struct registry *r, int64_t now, struct buf *out)
+{
+        struct status_ctx c = { .r = r, .list = json_object_new_array() };
+        json_object *o = json_object_new_object(), *counts = json_object_new_object();
+        int e;
+
+        pthread_mutex_lock(&r->lock);
+        e = store_machine_foreach(r->store, status_one, &c);
+        pthread_mutex_unlock(&r->lock);
+        for (int s = 0; s < _MS_MAX; s++)
+                add_int(counts, machine_state_name((enum machine_state)s), c.counts[s]);
+        json_object_object_add(o, "counts", counts);
+        add_int(o, "total", (int64_t)json_object_array_length(c.list));
+        add_int(o, "now", now);
+        json_object_object_add(o, "machines", c.list);
+        if (e < 0) {
+                json_object_put(o);
+                return e;
+        }
+        return emit(o, out);
+}
+
+static int timeline_one(const struct store_event *ev, void *u)
+{
+        json_object *e = json_object_new_object();
+
+        add_int(e, "ts", ev->ts);
+        add_str(e, "event", ev->event);
+        add_str(e, "from", ev->from >= 0 ? machine_state_name((enum machine_state)ev->from) : "");
+        add_str(e, "to", ev->to >= 0 ? machine_state_name((enum machine_state)ev->to) : "");
+        add_str(e, "detail", ev->detail);
+        json_object_array_add(u, e);
+        return 0;
+}
+
+int registry_show_json(struct registry *r, const char *who, struct buf *out)
+{
+        json_object *o, *timeline = json_object_new_array(), *inv = NULL;
+        struct store_machine m;
+        char *inventory = NULL;
+        int e;
+
+        pthread_mutex_lock(&r->lock);
+        e = find_locked(r, who, &m);
+        if (e == 0)
+                e = store_event_foreach(r->store, m.id, timeline_one, timeline);
+        if (e == 0 && store_inventory_get(r->store, m.id, &inventory) == 0)
+                inv = json_tokener_parse(inventory);
+        pthread_mutex_unlock(&r->lock);
+        free(inventory);
+        if (e < 0) {
+                json_object_put(timeline);
+                return e;
+        }
+        o = machine_json(r, &m);
+        json_object_object_add(o, "inventory", inv ? inv : json_object_new_object());
+        json_object_object_add(o, "timeline", timeline);
+        return emit(o, out);
+}
+
+/* --- time --- */
+
+struct id_list {
+        int64_t *ids;
+        size_t n, cap;
+        int64_t now;
+        bool (*want)(const struct store_machine *m, int64_t now);
+};
+
+static int collect(const struct store_machine *m, void *u)
+{
+        struct id_list *l = u;
+
+        if (!l->want(m, l->now))
+                return 0;
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? 2 * l->cap : 64;
+                int64_t *p = realloc(l->ids, cap * sizeof(*p));
+
+                if (!p)
+                        return -ENOMEM;
+                l->ids = p;
+                l->cap = cap;
+        }
+        l->ids[l->n++] = m->id;
+        return 0;
+}
+
+static bool expired(const struct store_machine *m, int64_t now)
+{
+        return m->deadline > 0 && m->deadline <= now;
+}
+
+static bool transient(const struct store_machine *m, int64_t now)
+{
+        (void)now;
+        return fsm_wait((enum machine_state)m->state) == MW_METALD;
+}
+
+static const char *deadline_reason(enum machine_state s)
+{
+        switch (fsm_wait(s)) {
+        case MW_ENROLL:  return "did not register within the enrollment timeout";
+        case MW_AGENT:   return "agent stopped responding";
+        case MW_IMAGING: return "imaging did not finish in time, or its agent stopped responding";
+        case MW_METALD:  return "the next step did not happen in time";
+        case MW_JOIN:    return "the node did not join the cluster in time";
+        default:         return "deadline passed";
+        }
+}
+
+/* Applies ev to every machine the filter selects; returns how many changed. */
+static int for_each_selected(struct registry *r, int64_t now, bool (*want)(const struct store_machine *, int64_t),
+                             enum machine_event ev)
+{
+        struct id_list l = { .now = now, .want = want };
+        int changed = 0;
+
+        pthread_mutex_lock(&r->lock);
+        if (store_machine_foreach(r->store, collect, &l) == 0) {
+                for (size_t i = 0; i < l.n; i++) {
+                        struct store_machine m;
+                        const char *why;
+
+                        if (reg_load(r, l.ids[i], &m) < 0 || !want(&m, now))
+                                continue;       /* moved on meanwhile */
+                        why = ev == ME_DEADLINE ? deadline_reason((enum machine_state)m.state)
+                                                : "metald restarted before the next step; reimage to retry";
+                        if (reg_apply(r, &m, &(struct change){ .ev = ev, .detail = why }, now, NULL) == 0)
+                                changed++;
+                }
+        }
+        pthread_mutex_unlock(&r->lock);
+        free(l.ids);
+        return changed;
+}
+
+int registry_sweep(struct registry *r, int64_t now)
+{
+        return for_each_selected(r, now, expired, ME_DEADLINE);
+}
+
+int registry_recover(struct registry *r, int64_t now)
+{
+        return for_each_selected(r, now, transient, ME_RESTART);
+}
