@@ -28,7 +28,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(O)/%.o)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 REPLAYERS := $(FUZZ_NAMES:%=$(O)/fuzz-replay-%)
-PROGRAMS  := $(O)/metald
+PROGRAMS  := $(O)/metald $(O)/metald-agent
 
 .PHONY: all check unit replay integration asan asan-check fuzz bench bench-net bench-http \
         deps demo install clean pxe

@@ -218,8 +218,8 @@ static const char *const base_sql[] = {
         [SQ_BEGIN] = "BEGIN IMMEDIATE",
         [SQ_COMMIT] = "COMMIT",
         [SQ_ROLLBACK] = "ROLLBACK",
-        [SQ_LEASE_PUT] = "INSERT OR REPLACE INTO leases(address, state, client_id, mac, hostname, expires)"
-                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        [SQ_LEASE_PUT] = ("INSERT OR REPLACE INTO leases(address, state, client_id, mac, hostname, expires)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
         [SQ_LEASE_DEL] = "DELETE FROM leases WHERE address = ?1",
         [SQ_LEASE_ALL] = "SELECT address, state, client_id, mac, hostname, expires FROM leases",
 };
