@@ -290,6 +290,33 @@ int boot_script_retry(const struct boot_view *v, const char *why, struct buf *ou
         return r;
 }
 
+int boot_script_local(const struct boot_view *v, const struct boot_identity *id, const char *machine,
+                      struct buf *out)
+{
+        const char *cmd = strcmp(id->platform, "efi") == 0 ? v->local_boot_efi : v->local_boot_bios;
+        int r = buf_puts(out, "#!ipxe\n"
+                              "echo metald: ");
+
+        if (r == 0)
+                r = boot_escape_words(out, machine);
+        if (r == 0)
+                r = buf_puts(out, " boots its installed system\n");
+        /* the command is an operator's iPXE line, checked at load to be one printable line */
+        if (r == 0)
+                r = buf_printf(out, "%s || goto failed\n", cmd ? cmd : "exit");
+        if (r == 0)
+                r = buf_printf(out, ":failed\n"
+                                    "echo metald: the local disk did not boot; trying again in %u seconds\n"
+                                    "sleep %u\n"
+                                    "chain --replace ",
+                               v->retry_delay_s, v->retry_delay_s);
+        if (r == 0)
+                r = boot_escape_url(out, v->script_url);
+        if (r == 0)
+                r = buf_puts(out, " || goto failed\n");
+        return r;
+}
+
 /* base + "/" + path as one URL token. */
 static int artifact_url(struct buf *out, const char *base, const char *path)
 {
@@ -335,9 +362,11 @@ static int kernel_cmdline(struct buf *out, const struct boot_view *v, const stru
                 r = buf_puts(out, out->len > start && out->data[out->len - 1] != ' ' ? " metald.url=" : "metald.url=");
         if (r == 0)
                 r = url_part(out, v->base_url, false);
-        /* A one-time boot nonce from the machine lifecycle joins these parameters here. */
         if (r == 0)
                 r = buf_printf(out, " metald.mac=%s", mac);
+        /* the nonce is base64url, checked when minted: nothing in it needs escaping */
+        if (r == 0 && v->nonce)
+                r = buf_printf(out, " metald.nonce=%s", v->nonce);
         return r;
 }
 
@@ -404,35 +433,53 @@ int boot_script_enroll(const struct boot_view *v, const struct boot_identity *id
         return r;
 }
 
-int boot_script_for(const struct boot_view *v, const char *query, size_t query_len, struct buf *out,
-                    struct boot_outcome *ret)
+/* The script for a machine that named itself: what the lifecycle decided, rendered. */
+static int for_identified(const struct boot_view *v, boot_decide_fn decide, void *userdata, struct buf *out,
+                          struct boot_outcome *o)
 {
-        struct boot_outcome o = { .kind = BOOT_SCRIPT_RETRY };
+        struct boot_decision d = { .kind = BOOT_SCRIPT_ENROLL };
+        struct boot_view dv = *v;
+        int r = -EINVAL;
+
+        if (decide)
+                decide(&o->identity, userdata, &d);
+        o->why = d.why;
+        if (d.kind == BOOT_SCRIPT_LOCAL) {
+                r = boot_script_local(v, &o->identity, d.machine, out);
+        } else if (d.kind == BOOT_SCRIPT_ENROLL && v->unavailable) {
+                o->why = v->unavailable;
+        } else if (d.kind == BOOT_SCRIPT_ENROLL) {
+                dv.nonce = *d.nonce ? d.nonce : NULL;
+                r = boot_script_enroll(&dv, &o->identity, out, &o->why);
+                if (r == 0)
+                        o->why = NULL;
+        }
+        explicit_bzero(d.nonce, sizeof(d.nonce));
+        if (r == 0 || r == -ENOMEM) {
+                o->kind = d.kind;
+                return r;
+        }
+        o->kind = BOOT_SCRIPT_RETRY;
+        buf_reset(out);
+        return boot_script_retry(v, o->why, out);
+}
+
+int boot_script_for(const struct boot_view *v, const char *query, size_t query_len, boot_decide_fn decide,
+                    void *userdata, struct buf *out, struct boot_outcome *ret)
+{
         int r;
 
-        switch (boot_identity_parse(query, query_len, &o.identity, &o.why)) {
+        *ret = (struct boot_outcome){ .kind = BOOT_SCRIPT_RETRY };
+        switch (boot_identity_parse(query, query_len, &ret->identity, &ret->why)) {
         case BOOT_QUERY_NONE:
-                o.kind = BOOT_SCRIPT_CHAIN;
-                *ret = o;
+                ret->kind = BOOT_SCRIPT_CHAIN;
                 return boot_script_chain(v, out);
         case BOOT_QUERY_OK:
-                o.has_identity = true;
-                if (v->unavailable) {
-                        o.why = v->unavailable;
-                        break;
-                }
-                r = boot_script_enroll(v, &o.identity, out, &o.why);
-                if (r == 0 || r == -ENOMEM) {
-                        o.kind = BOOT_SCRIPT_ENROLL;
-                        o.why = NULL;
-                        *ret = o;
-                        return r;
-                }
-                break;
+                ret->has_identity = true;
+                return for_identified(v, decide, userdata, out, ret);
         case BOOT_QUERY_INVALID:
                 break;
         }
-        buf_reset(out);
-        *ret = o;
-        return boot_script_retry(v, o.why, out);
+        r = boot_script_retry(v, ret->why, out);
+        return r;
 }

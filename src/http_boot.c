@@ -5,6 +5,8 @@
 #include "metald/boot_script.h"
 #include "metald/fs.h"
 #include "metald/http_server.h"
+#include "metald/log.h"
+#include "metald/registry.h"
 #include "metald/util.h"
 
 static bool artifact_present(int root_fd, const char *path)
@@ -63,14 +65,60 @@ static const char *enroll_unavailable(const struct http_service *s, char **ret_t
         return NULL;
 }
 
-static void note_outcome(struct http_request *req, const struct boot_outcome *o)
+static void note_outcome(struct http_request *req, const struct boot_outcome *o, const char *machine)
 {
-        static const char *const kinds[] = { "chain", "enroll", "retry" };
+        static const char *const kinds[] = { "chain", "enroll", "retry", "local" };
 
         if (o->has_identity)
                 format_mac(req->mac, o->identity.mac);
-        snprintf(req->note, sizeof(req->note), "script=%s%s%s%s%s", kinds[o->kind], *req->mac ? " mac=" : "",
-                 req->mac, o->why ? ": " : "", o->why ? o->why : "");
+        snprintf(req->note, sizeof(req->note), "script=%s%s%s%s%s%s%s", kinds[o->kind], *req->mac ? " mac=" : "",
+                 req->mac, *machine ? " machine=" : "", machine, o->why ? ": " : "", o->why ? o->why : "");
+}
+
+struct decider {
+        struct http_request *req;
+        char machine[64];
+};
+
+/* iPXE reports an all-zero UUID when the firmware has none. */
+static bool uuid_is_nil(const char *uuid)
+{
+        return !*uuid || strspn(uuid, "0-") == strlen(uuid);
+}
+
+/* The lifecycle decides: a known or new machine enrolls with a fresh nonce, boots its disk, or waits. */
+static void decide(const struct boot_identity *id, void *userdata, struct boot_decision *ret)
+{
+        struct decider *dc = userdata;
+        const struct http_service *s = dc->req->svc;
+        struct boot_contact c = { .ip = dc->req->peer_ip };
+        struct registry_boot rb;
+
+        memcpy(c.mac, id->mac, 6);
+        if (!uuid_is_nil(id->uuid))
+                str_copy(c.uuid, sizeof(c.uuid), id->uuid);
+        str_copy(c.serial, sizeof(c.serial), id->serial);
+        if (registry_boot(s->registry, &c, (int64_t)(now_realtime_usec() / USEC_PER_SEC), &rb) < 0) {
+                ret->kind = BOOT_SCRIPT_RETRY;
+                ret->why = "metald cannot record this machine right now";
+                return;
+        }
+        str_copy(ret->machine, sizeof(ret->machine), rb.m.name);
+        str_copy(dc->machine, sizeof(dc->machine), rb.m.name);
+        switch (rb.kind) {
+        case BOOT_KIND_ENROLL:
+                ret->kind = BOOT_SCRIPT_ENROLL;
+                str_copy(ret->nonce, sizeof(ret->nonce), rb.nonce);
+                break;
+        case BOOT_KIND_LOCAL:
+                ret->kind = BOOT_SCRIPT_LOCAL;
+                break;
+        case BOOT_KIND_RETIRED:
+                ret->kind = BOOT_SCRIPT_RETRY;
+                ret->why = "this machine is retired";
+                break;
+        }
+        explicit_bzero(rb.nonce, sizeof(rb.nonce));
 }
 
 enum MHD_Result http_boot_serve(struct http_request *req)
@@ -82,19 +130,21 @@ enum MHD_Result http_boot_serve(struct http_request *req)
         struct boot_view v = {
                 .base_url = s->base_url, .script_url = s->script_url, .kernel = b->enroll.kernel,
                 .initrd = b->enroll.initrd, .cmdline = b->enroll.cmdline, .retry_delay_s = b->retry_delay_s,
+                .local_boot_bios = s->cfg->lifecycle.local_boot_bios, .local_boot_efi = s->cfg->lifecycle.local_boot_efi,
         };
+        struct decider dc = { .req = req };
         struct boot_outcome o;
         size_t len;
         int r;
 
         v.unavailable = enroll_unavailable(s, &template_text);
         v.template_text = template_text;
-        r = boot_script_for(&v, req->target.query, req->target.query_len, &out, &o);
+        r = boot_script_for(&v, req->target.query, req->target.query_len, s->registry ? decide : NULL, &dc, &out, &o);
         if (r < 0) {
                 buf_free(&out);
                 return http_respond_text(req, 503, "out of memory\n");
         }
-        note_outcome(req, &o);
+        note_outcome(req, &o, dc.machine);
         len = out.len;
         return http_respond_buffer(req, 200, buf_steal(&out), len, "text/plain; charset=utf-8");
 }

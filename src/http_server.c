@@ -134,6 +134,8 @@ static enum MHD_Result route(struct http_request *req)
                 req->route = HTTP_ROUTE_SCRIPT;
                 return http_boot_serve(req);
         }
+        if (req->api)
+                return http_api_serve(req);
         req->route = HTTP_ROUTE_STATIC;
         return http_static_serve(req);
 }
@@ -153,12 +155,11 @@ static bool has_body(struct http_request *req)
  */
 static enum MHD_Result first_call(struct http_request *req, const char *method)
 {
+        const char *cl;
         int r;
 
         str_copy(req->method, sizeof(req->method), method);
         req->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-        if (!req->is_head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-                return http_respond_text(req, 405, "method not allowed\n");
         if (req->uri_too_long)
                 return http_respond_text(req, 414, "URI too long\n");
         r = http_target_parse(req->uri, req->uri_len, &req->target);
@@ -166,19 +167,34 @@ static enum MHD_Result first_call(struct http_request *req, const char *method)
                 return http_respond_text(req, 414, "URI too long\n");
         if (r < 0)
                 return http_respond_text(req, 400, "bad request target\n");
+        req->api = http_api_path(req->target.path);
+        if (req->api) {
+                /* the JSON APIs take bodies, bounded before a byte of it is read */
+                cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl && (strlen(cl) > 9 || strtoull(cl, NULL, 10) > API_MAX_BODY))
+                        return http_api_error(req, 413, "the body is larger than 64 KiB");
+                req->body = BUF_INIT(API_MAX_BODY);
+                return MHD_YES;
+        }
+        if (!req->is_head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+                return http_respond_text(req, 405, "method not allowed\n");
         if (has_body(req))
                 return http_respond_text(req, 413, "no request body expected\n");
         return MHD_YES;
 }
 
-static enum MHD_Result handle(struct http_request *req, const char *method, size_t *upload_size)
+static enum MHD_Result handle(struct http_request *req, const char *method, const char *upload_data,
+                             size_t *upload_size)
 {
         if (!req->headers_seen) {
                 req->headers_seen = true;
                 return first_call(req, method);
         }
         if (*upload_size) {
-                *upload_size = 0;       /* a zero-length chunked body: nothing to keep */
+                /* API bodies are kept up to their cap; any other body is zero-length chunked */
+                if (req->api && buf_append(&req->body, upload_data, *upload_size) < 0)
+                        req->body_too_large = true;
+                *upload_size = 0;
                 return MHD_YES;
         }
         /* answered on the final call, so that keep-alive connections stay open */
@@ -193,12 +209,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         enum MHD_Result r;
 
         slot_enter(slot);
-        r = req ? handle(req, method, upload_size) : MHD_NO;
+        r = req ? handle(req, method, upload_data, upload_size) : MHD_NO;
         slot_leave(slot);
         return r;
 }
 
-static void format_peer(struct MHD_Connection *conn, char *buf, size_t cap)
+static void format_peer(struct MHD_Connection *conn, char *buf, size_t cap, uint32_t *ret_ip)
 {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
@@ -210,6 +226,8 @@ static void format_peer(struct MHD_Connection *conn, char *buf, size_t cap)
 
                 inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
                 port = ntohs(in->sin_port);
+                if (ret_ip)
+                        *ret_ip = ntohl(in->sin_addr.s_addr);
         } else if (sa && sa->sa_family == AF_INET6) {
                 const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
@@ -239,7 +257,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
                 req->uri_too_long = n > HTTP_MAX_URL_BYTES;
                 req->uri_len = MIN(n, (size_t)HTTP_MAX_URL_BYTES);
                 memcpy(req->uri, uri, req->uri_len);
-                format_peer(conn, req->peer, sizeof(req->peer));
+                format_peer(conn, req->peer, sizeof(req->peer), &req->peer_ip);
         }
         slot_leave(slot);
         return req;
@@ -291,6 +309,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         if (log_enabled(LOG_INFO))
                 access_log(req, status, complete, usec);
         closep(&req->fd);
+        buf_free(&req->body);
         free(req);
         slot_leave(slot);
 }
@@ -503,6 +522,9 @@ static int service_init(const struct runtime *rt, struct http_service *s)
         const struct http_config *c = &rt->cfg->http;
         int r;
 
+        s->registry = rt->registry;
+        if ((r = http_admin_token_load(s)) < 0)
+                return r;
         s->root_fd = open(c->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (s->root_fd < 0)
                 return log_error_errno(-errno, "http: cannot open root directory %s: %m", c->root);

@@ -101,7 +101,7 @@ static int render_tftp(struct buf *o)
 
 static int render_http(struct buf *o)
 {
-        static const char *const routes[] = { "static", "script", "metrics", "healthz", "other" };
+        static const char *const routes[] = { "static", "script", "metrics", "healthz", "other", "agent", "admin" };
         int r = buf_puts(o, "# HELP metald_http_requests_total HTTP requests answered, by route and status class\n"
                             "# TYPE metald_http_requests_total counter\n");
 

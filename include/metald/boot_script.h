@@ -51,13 +51,28 @@ struct boot_view {
         uint32_t retry_delay_s;
         const char *template_text;      /* the enrollment template, NULL when unreadable */
         const char *unavailable;        /* set: why enrollment cannot be offered now (static text) */
+        const char *nonce;              /* this boot's one-time nonce, or NULL */
+        const char *local_boot_bios;    /* the iPXE commands that boot the local disk */
+        const char *local_boot_efi;
 };
 
 enum boot_script_kind {
         BOOT_SCRIPT_CHAIN,              /* asks iPXE to come back with its identity */
         BOOT_SCRIPT_ENROLL,             /* kernel + initrd of the enrollment environment */
         BOOT_SCRIPT_RETRY,              /* prints why, sleeps, starts over */
+        BOOT_SCRIPT_LOCAL,              /* the installed system on the local disk */
 };
+
+/* What a machine, once identified, boots: decided by the lifecycle. */
+struct boot_decision {
+        enum boot_script_kind kind;     /* ENROLL, LOCAL or RETRY */
+        const char *why;                /* RETRY: a static sentence */
+        char nonce[64];                 /* ENROLL: this boot's one-time nonce, or "" */
+        char machine[64];               /* the machine's name, for the console */
+};
+
+/* Decides for an identified machine; NULL means every machine enrolls. */
+typedef void (*boot_decide_fn)(const struct boot_identity *id, void *userdata, struct boot_decision *ret);
 
 struct boot_outcome {
         enum boot_script_kind kind;
@@ -71,10 +86,13 @@ struct boot_outcome {
  * left without one). Errors are -ENOMEM, or -E2BIG when even the retry
  * script does not fit the buffer's cap.
  */
-int boot_script_for(const struct boot_view *v, const char *query, size_t query_len, struct buf *out,
-                    struct boot_outcome *ret);
+int boot_script_for(const struct boot_view *v, const char *query, size_t query_len, boot_decide_fn decide,
+                    void *userdata, struct buf *out, struct boot_outcome *ret);
 
 int boot_script_chain(const struct boot_view *v, struct buf *out);
+/* The installed system: the local-boot command for the identity's platform, and a retry if it returns. */
+int boot_script_local(const struct boot_view *v, const struct boot_identity *id, const char *machine,
+                      struct buf *out);
 int boot_script_retry(const struct boot_view *v, const char *why, struct buf *out);
 /* -EINVAL (with *ret_why) when the template is not usable. */
 int boot_script_enroll(const struct boot_view *v, const struct boot_identity *id, struct buf *out,

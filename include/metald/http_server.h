@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <microhttpd.h>
 
+#include "metald/buf.h"
 #include "metald/config.h"
 #include "metald/http.h"
 #include "metald/metrics.h"
@@ -25,6 +26,9 @@ struct http_worker_slot {
 
 struct http_service {
         const struct config *cfg;
+        struct registry *registry;      /* machines: boot decisions and the JSON APIs */
+        bool admin_enabled;             /* /v1/admin/ over HTTP: only with control.admin_token_file */
+        uint8_t admin_token_hash[32];
         struct MHD_Daemon *mhd;
         int root_fd;                    /* http.root, O_PATH */
         int listen_fd;                  /* owned by MHD once it runs */
@@ -58,6 +62,10 @@ struct http_request {
         char peer[64];
         char note[96];                  /* extra access log text, e.g. the script kind */
         char mac[18];                   /* the machine a boot script was for, "" if none */
+        bool api;                       /* /v1/agent/ or /v1/admin/: methods with a body */
+        bool body_too_large;
+        struct buf body;                /* API request body, capped at API_MAX_BODY */
+        uint32_t peer_ip;               /* IPv4 peer, host order; 0 otherwise */
         struct http_target target;
         size_t uri_len;
         char uri[HTTP_MAX_URL_BYTES + 1];
@@ -74,3 +82,9 @@ enum MHD_Result http_respond_buffer(struct http_request *req, unsigned status, c
 
 enum MHD_Result http_static_serve(struct http_request *req);
 enum MHD_Result http_boot_serve(struct http_request *req);
+/* /v1/agent/ and /v1/admin/. */
+bool http_api_path(const char *path);
+enum MHD_Result http_api_serve(struct http_request *req);
+enum MHD_Result http_api_error(struct http_request *req, int status, const char *msg);
+/* Reads the admin token file named in the configuration; -errno when unusable. */
+int http_admin_token_load(struct http_service *s);

@@ -27,7 +27,7 @@ enum tftp_error_metric { TFTP_ERR_NOT_FOUND, TFTP_ERR_ACCESS, TFTP_ERR_ILLEGAL, 
                          TFTP_ERR_TIMEOUT, TFTP_ERR_BUSY, TFTP_ERR_OTHER, _TFTP_ERR_MAX };
 
 enum http_route_metric { HTTP_ROUTE_STATIC, HTTP_ROUTE_SCRIPT, HTTP_ROUTE_METRICS, HTTP_ROUTE_HEALTHZ,
-                         HTTP_ROUTE_OTHER, _HTTP_ROUTE_MAX };
+                         HTTP_ROUTE_OTHER, HTTP_ROUTE_AGENT, HTTP_ROUTE_ADMIN, _HTTP_ROUTE_MAX };
 #define HTTP_STATUS_CLASSES 5   /* 1xx to 5xx */
 
 struct metrics {

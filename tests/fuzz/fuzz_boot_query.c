@@ -64,7 +64,7 @@ static const char *reference(enum boot_script_kind kind, size_t *expansions)
         struct boot_outcome o;
 
         if (!skel[kind].len) {
-                require(boot_script_for(&v, queries[kind], strlen(queries[kind]), &out, &o) == 0 && o.kind == kind);
+                require(boot_script_for(&v, queries[kind], strlen(queries[kind]), NULL, NULL, &out, &o) == 0 && o.kind == kind);
                 skeleton(&out, &skel[kind], &exp[kind]);
                 buf_free(&out);
         }
@@ -132,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         *slots[i] = f[i];
                         check_escapers(f[i]);
                 }
-        require(boot_script_for(&v, f[0], strlen(f[0]), &out, &o) == 0);
+        require(boot_script_for(&v, f[0], strlen(f[0]), NULL, NULL, &out, &o) == 0);
         require(o.kind != BOOT_SCRIPT_RETRY || (o.why && *o.why));
         require(!memchr(out.data, '\0', out.len) && !memchr(out.data, '\r', out.len));
         skeleton(&out, &skel, &exp);

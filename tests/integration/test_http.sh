@@ -166,14 +166,18 @@ grep -qxF 'chain --replace http://10.88.0.1:8080/boot.ipxe?mac=${netX/mac:hexhyp
 ID="mac=52-54-00-aa-bb-cc&uuid=4c4c4544-0042-3510-8051-b4c04f4b4e32&serial=SN%201"
 get "$URL/boot.ipxe?$ID&arch=x86_64&platform=efi"
 expect_status 200 "efi script"
-grep -qxF "kernel http://10.88.0.1:8080/enroll/vmlinuz initrd=initrd.img console=ttyS0 quiet metald.url=http://10.88.0.1:8080 metald.mac=52:54:00:aa:bb:cc || goto failed" "$B" ||
+# each enrollment boot carries a fresh one-time nonce: 22 base64url characters
+NONCE_RE='metald\.nonce=[A-Za-z0-9_-]{22}'
+grep -qxE "kernel http://10\.88\.0\.1:8080/enroll/vmlinuz initrd=initrd\.img console=ttyS0 quiet metald\.url=http://10\.88\.0\.1:8080 metald\.mac=52:54:00:aa:bb:cc $NONCE_RE \|\| goto failed" "$B" ||
         fail "efi kernel line: $(cat "$B")"
+NONCE1=$(grep -oE "$NONCE_RE" "$B")
 grep -qxF "initrd http://10.88.0.1:8080/enroll/initrd.img || goto failed" "$B" || fail "efi initrd line: $(cat "$B")"
 get "$URL/boot.ipxe?$ID&arch=i386&platform=pcbios"
-grep -qxF "kernel http://10.88.0.1:8080/enroll/vmlinuz console=ttyS0 quiet metald.url=http://10.88.0.1:8080 metald.mac=52:54:00:aa:bb:cc || goto failed" "$B" ||
+grep -qxE "kernel http://10\.88\.0\.1:8080/enroll/vmlinuz console=ttyS0 quiet metald\.url=http://10\.88\.0\.1:8080 metald\.mac=52:54:00:aa:bb:cc $NONCE_RE \|\| goto failed" "$B" ||
         fail "pcbios kernel line: $(cat "$B")"
+[ "$(grep -oE "$NONCE_RE" "$B")" != "$NONCE1" ] || fail "two boots got the same nonce"
 grep -qxF "initrd http://10.88.0.1:8080/enroll/initrd.img || goto failed" "$B" || fail "pcbios initrd line: $(cat "$B")"
-grep -q '"GET /boot.ipxe?mac=52-54-00-aa-bb-cc.*" 200 .*script=enroll mac=52:54:00:aa:bb:cc' "$T/metald.log" ||
+grep -q '"GET /boot.ipxe?mac=52-54-00-aa-bb-cc.*" 200 .*script=enroll mac=52:54:00:aa:bb:cc machine=m-525400aabbcc' "$T/metald.log" ||
         fail "no access log line for the enrollment script"
 
 expect_retry() {        # expect_retry QUERY WHAT

@@ -59,8 +59,8 @@ oack_options() {
         tshark -r "$1" -d udp.port==1-65535,tftp -T fields -e tftp.option.name -e tftp.option.value 2>/dev/null
 }
 
-fetch_tftp_hpa() { in_ns "$CLI" timeout 30 tftp -m binary "$HOST" -c get "$1" "$2"; }
-fetch_curl() { in_ns "$CLI" timeout 30 curl -sS --tftp-blksize "$1" -o "$3" "tftp://$HOST/$2"; }
+fetch_tftp_hpa() { in_ns "$CLI" timeout 120 tftp -m binary "$HOST" -c get "$1" "$2"; }
+fetch_curl() { in_ns "$CLI" timeout 120 curl -sS --tftp-blksize "$1" -o "$3" "tftp://$HOST/$2"; }
 
 metald_start "$SRV" "$T/veth.yaml"
 
@@ -85,7 +85,7 @@ if grep -q 'blksize.*65464' "$T/curl.oack"; then fail "blksize 65464 was not cla
 
 log "atftp with windowsize 16, checked in the OACK on the wire"
 capture_start "$CLI" veth-cli "$T/atftp.pcap"
-in_ns "$CLI" timeout 30 atftp --option "blksize 1468" --option "windowsize 16" -g -r big -l "$OUT/big.atftp" "$HOST" \
+in_ns "$CLI" timeout 120 atftp --option "blksize 1468" --option "windowsize 16" -g -r big -l "$OUT/big.atftp" "$HOST" \
         >"$T/atftp.log" 2>&1 || fail "atftp download failed: $(cat "$T/atftp.log")"
 capture_stop
 cmp "$ROOT/big" "$OUT/big.atftp" || fail "atftp copy differs"
@@ -128,7 +128,7 @@ metald_stop
 
 log "loopback in the server namespace: blksize 65464 is used"
 metald_start "$SRV" "$T/any.yaml"
-in_ns "$SRV" timeout 30 curl -sS --tftp-blksize 65464 -o "$OUT/big.lo" "tftp://127.0.0.1/big" ||
+in_ns "$SRV" timeout 120 curl -sS --tftp-blksize 65464 -o "$OUT/big.lo" "tftp://127.0.0.1/big" ||
         fail "curl over loopback failed"
 cmp "$ROOT/big" "$OUT/big.lo" || fail "loopback copy differs"
 grep -q '"big" to 127.0.0.1:[0-9]*: 67108864 bytes, blksize 65464' "$T/metald.log" ||

@@ -34,7 +34,7 @@ static struct boot_view view(void)
 static int render(const struct boot_view *v, const char *q, struct buf *out, struct boot_outcome *o)
 {
         buf_reset(out);
-        return boot_script_for(v, q, strlen(q), out, o);
+        return boot_script_for(v, q, strlen(q), NULL, NULL, out, o);
 }
 
 TEST(boot_identity_valid)
