@@ -310,7 +310,26 @@ int registry_sweep(struct registry *r, int64_t now)
         return for_each_selected(r, now, expired, ME_DEADLINE);
 }
 
+static bool registered(const struct store_machine *m, int64_t now)
+{
+        (void)now;
+        return m->state == MS_REGISTERED;
+}
+
 int registry_recover(struct registry *r, int64_t now)
 {
+        struct id_list l = { .now = now, .want = registered };
+
+        /* an approval policy whose commit a crash cut off is applied now */
+        pthread_mutex_lock(&r->lock);
+        if (store_machine_foreach(r->store, collect, &l) == 0)
+                for (size_t i = 0; i < l.n; i++) {
+                        struct store_machine m;
+
+                        if (reg_load(r, l.ids[i], &m) == 0)
+                                reg_auto_approve(r, &m, now);
+                }
+        pthread_mutex_unlock(&r->lock);
+        free(l.ids);
         return for_each_selected(r, now, transient, ME_RESTART);
 }

@@ -72,12 +72,16 @@ static void maybe_rename(struct registry *r, struct store_machine *m, const stru
         str_copy(m->name, sizeof(m->name), name);
 }
 
-static void auto_approve(struct registry *r, struct store_machine *m, const struct profile *p, const char *tie,
-                         int64_t now)
+/*
+ * The approval policy, applied after a registration and again on later agent
+ * calls and at start-up: a crash between the two commits only delays it.
+ */
+void reg_auto_approve(struct registry *r, struct store_machine *m, int64_t now)
 {
-        const char *why;
+        const char *why, *tie;
+        const struct profile *p = reg_profile_of(r, m, &tie);
 
-        if (!p || tie)
+        if (m->state != MS_REGISTERED || !p || tie)
                 return;
         if (p->approval == PROFILE_APPROVE_AUTO)
                 why = "approved by profile policy";
@@ -129,7 +133,7 @@ static void register_locked(struct registry *r, const char *nonce, const uint8_t
         if (e < 0)
                 return refuse(ret, 500, "cannot store the registration");
         if (actions & MA_AUTO_APPROVE)
-                auto_approve(r, &m, p, tie, now);
+                reg_auto_approve(r, &m, now);
         reply_ok(r, &m, ret);
 }
 
@@ -193,10 +197,12 @@ void registry_heartbeat(struct registry *r, int64_t id, int progress, const char
         } else {
                 if (progress >= 0)
                         m.progress = progress;
-                if (touch(r, &m, ip, now) < 0)
+                if (touch(r, &m, ip, now) < 0) {
                         refuse(ret, 503, "the machine changed meanwhile; call again");
-                else
+                } else {
+                        reg_auto_approve(r, &m, now);
                         reply_ok(r, &m, ret);
+                }
         }
         pthread_mutex_unlock(&r->lock);
         if (status && *status)

@@ -27,4 +27,6 @@ int reg_note(struct registry *r, struct store_machine *m, const char *event, con
 int reg_load(struct registry *r, int64_t id, struct store_machine *m);
 int reg_mint_nonce(struct registry *r, int64_t now, char *nonce, struct store_session *ss);
 void reg_facts_of(const struct store_machine *m, struct profile_facts *f);
+/* Approves a registered machine when its profile says auto or an operator approved it before. Lock held. */
+void reg_auto_approve(struct registry *r, struct store_machine *m, int64_t now);
 const struct profile *reg_profile_of(const struct registry *r, const struct store_machine *m, const char **tie);

@@ -380,3 +380,28 @@ TEST(registry_concurrent_writers_one_wins)
         registry_close(second);
         teardown();
 }
+
+/* An approval policy that did not get committed (a crash, or a profile that became auto) is applied later. */
+TEST(registry_auto_approval_is_replayed)
+{
+        struct agent_reply rep, hb;
+        struct store_machine m;
+
+        CHECK_EQ(setup(PROFILE_APPROVE_MANUAL), 0);
+        CHECK_EQ(enroll(40, T0, &rep), 0);
+        CHECK_EQ(rep.m.state, MS_REGISTERED);
+        F.profiles[0].approval = PROFILE_APPROVE_AUTO;
+        registry_heartbeat(F.reg, rep.m.id, -1, "", 0, T0 + 5, &hb);
+        CHECK_EQ(hb.status, 200);
+        CHECK_EQ(hb.m.state, MS_APPROVED);
+        CHECK_EQ(enroll(41, T0, &rep), 0);
+        CHECK_EQ(rep.m.state, MS_APPROVED);
+        F.profiles[0].approval = PROFILE_APPROVE_MANUAL;
+        CHECK_EQ(enroll(42, T0, &rep), 0);
+        CHECK_EQ(rep.m.state, MS_REGISTERED);
+        F.profiles[0].approval = PROFILE_APPROVE_AUTO;
+        CHECK_EQ(registry_recover(F.reg, T0 + 10), 0);
+        CHECK_EQ(registry_find(F.reg, "m-52540000002a", &m), 0);
+        CHECK_EQ(m.state, MS_APPROVED);
+        teardown();
+}
