@@ -19,7 +19,7 @@ fetch_kernel() {
         fi
         [ -n "$pkg" ] || { echo "testboot: cannot resolve linux-image-amd64" >&2; exit 1; }
         rm -rf dl && mkdir dl
-        (cd dl && apt-get download -q "$pkg" >/dev/null)
+        (cd dl && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null)
         deb=$(ls dl/*.deb)
         rm -rf kernel-root && dpkg-deb -x "$deb" kernel-root
         cp kernel-root/boot/vmlinuz-* vmlinuz
