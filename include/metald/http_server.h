@@ -60,7 +60,7 @@ struct http_request {
         struct http_digest_waiter waiter;
         char method[16];
         char peer[64];
-        char note[96];                  /* extra access log text, e.g. the script kind */
+        char note[256];                 /* extra access log text, e.g. the script kind */
         char mac[18];                   /* the machine a boot script was for, "" if none */
         bool api;                       /* /v1/agent/ or /v1/admin/: methods with a body */
         bool body_too_large;
