@@ -5,6 +5,7 @@
 #include "metald/cli.h"
 #include "metald/config.h"
 #include "metald/daemon.h"
+#include "metald/initramfs.h"
 #include "metald/log.h"
 #include "metald/util.h"
 #include "metald/version.h"
@@ -25,6 +26,7 @@ static const char usage_text[] =
         "  machine retire NAME|MAC        take a machine out of service\n"
         "  machine forget NAME|MAC        delete a machine; it is discovered anew\n"
         "  machine label NAME|MAC K=V,..  set the labels profiles match on\n"
+        "  enroll-image build             build the enrollment initramfs [--output PATH]\n"
         "  version                        print the version\n"
         "  help                           show this text\n"
         "\n"
@@ -32,14 +34,14 @@ static const char usage_text[] =
         "status and machine talk to the daemon over --socket PATH (default /run/metald/control.sock).\n"
         "Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error.\n";
 
-static int usage_error(const char *what, const char *arg)
+int cli_usage_error(const char *what, const char *arg)
 {
         fprintf(stderr, "metald: %s%s%s\nTry 'metald help'.\n", what, arg ? ": " : "", arg ? arg : "");
         return EXIT_USAGE;
 }
 
-/* Reads --config FILE (the only option these commands take). */
-static int parse_config_opt(int argc, char **argv, const char **ret_path)
+/* Reads --config FILE (the only option these commands take): 0 to go on (*done after --help), or EXIT_USAGE. */
+static int parse_config_opt(int argc, char **argv, const char **ret_path, bool *done)
 {
         static const struct option opts[] = {
                 { "config", required_argument, NULL, 'c' },
@@ -58,13 +60,14 @@ static int parse_config_opt(int argc, char **argv, const char **ret_path)
                         break;
                 case 'h':
                         fputs(usage_text, stdout);
-                        return 1;
+                        *done = true;
+                        return 0;
                 default:
-                        return usage_error("unknown option or missing value", argv[optind - 1]);
+                        return cli_usage_error("unknown option or missing value", argv[optind - 1]);
                 }
         }
         if (optind < argc)
-                return usage_error("unexpected argument", argv[optind]);
+                return cli_usage_error("unexpected argument", argv[optind]);
         return 0;
 }
 
@@ -83,10 +86,11 @@ static int cmd_serve(int argc, char **argv)
 {
         struct config *cfg = NULL;
         const char *path;
+        bool done = false;
         int r;
 
-        if ((r = parse_config_opt(argc, argv, &path)) != 0)
-                return r > 0 ? EXIT_OK : r;
+        if ((r = parse_config_opt(argc, argv, &path, &done)) != 0 || done)
+                return r;
         if ((r = load_config(path, &cfg)) != 0)
                 return r;
         r = daemon_run(cfg) == 0 ? EXIT_OK : EXIT_FAILED;
@@ -98,12 +102,13 @@ static int cmd_config(int argc, char **argv)
 {
         struct config *cfg = NULL;
         const char *path;
+        bool done = false;
         int r;
 
         if (argc < 2 || strcmp(argv[1], "check") != 0)
-                return usage_error("unknown config command", argc < 2 ? "(none)" : argv[1]);
-        if ((r = parse_config_opt(argc - 1, argv + 1, &path)) != 0)
-                return r > 0 ? EXIT_OK : r;
+                return cli_usage_error("unknown config command", argc < 2 ? "(none)" : argv[1]);
+        if ((r = parse_config_opt(argc - 1, argv + 1, &path, &done)) != 0 || done)
+                return r;
         if ((r = load_config(path, &cfg)) != 0)
                 return r;
         printf("%s: ok\n", path);
@@ -121,11 +126,12 @@ int cli_main(int argc, char **argv)
                 { "config", cmd_config },
                 { "status", cli_control },
                 { "machine", cli_control },
+                { "enroll-image", cli_enroll_image },
         };
 
         log_setup("metald");
         if (argc < 2)
-                return usage_error("no command given", NULL);
+                return cli_usage_error("no command given", NULL);
         if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
                 printf("metald %s\n", METALD_VERSION);
                 return EXIT_OK;
@@ -137,5 +143,5 @@ int cli_main(int argc, char **argv)
         for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
                 if (strcmp(argv[1], commands[i].name) == 0)
                         return commands[i].fn(argc - 1, argv + 1);
-        return usage_error("unknown command", argv[1]);
+        return cli_usage_error("unknown command", argv[1]);
 }

@@ -5,6 +5,7 @@
 
 #include "metald/boot_script.h"
 #include "metald/config.h"
+#include "metald/initramfs.h"
 #include "metald/log.h"
 #include "metald/util.h"
 #include "metald/yaml_tree.h"
@@ -525,6 +526,62 @@ static int parse_boot_files(struct cfg *c, struct ynode *boot, struct boot_confi
         return 0;
 }
 
+static int parse_extra_modules(struct cfg *c, struct ynode *build, struct boot_enroll_build *b)
+{
+        static const char full[] = "boot.enroll.build.extra_modules";
+        struct ynode *n = ynode_get(build, "extra_modules");
+        char item[64], v[96];
+
+        if (!n || (n->kind == YNODE_SCALAR && n->plain && (!*n->value || strcmp(n->value, "~") == 0)))
+                return 0;
+        if (want(c, n, full, YNODE_SEQ) < 0)
+                return -EINVAL;
+        if (n->n_children > CONFIG_MAX_EXTRA_MODULES)
+                return bad(c, n, full, "more than %d modules", CONFIG_MAX_EXTRA_MODULES);
+        for (struct ynode *m = n->child; m; m = m->next) {
+                snprintf(item, sizeof(item), "%s[%zu]", full, b->n_extra_modules);
+                if (want(c, m, item, YNODE_SCALAR) < 0)
+                        return -EINVAL;
+                if (!initramfs_module_name_ok(m->value))
+                        return bad(c, m, item, "'%s' is not a module name (1 to %d letters, digits, - and _)",
+                                   shown(m, v, sizeof(v)), INITRAMFS_MAX_MODULE_NAME);
+                str_copy(b->extra_modules[b->n_extra_modules++], sizeof(b->extra_modules[0]), m->value);
+        }
+        return 0;
+}
+
+static int parse_boot_enroll_build(struct cfg *c, struct ynode *enroll, struct boot_enroll_build *b)
+{
+        static const char path[] = "boot.enroll.build";
+        struct ynode *n = ynode_get(enroll, "build");
+        char compression[16] = "";
+
+        if (!n)
+                return 0;
+        if (n->kind == YNODE_SCALAR && n->plain && (!*n->value || strcmp(n->value, "~") == 0))
+                return bad(c, n, "boot.enroll.build.modules", "is required");
+        if (want(c, n, path, YNODE_MAP) < 0)
+                return -EINVAL;
+        b->enabled = true;
+        if (get_str(c, n, "modules", path, b->modules, sizeof(b->modules)) < 0 ||
+            get_str(c, n, "agent", path, b->agent, sizeof(b->agent)) < 0 ||
+            get_str(c, n, "busybox", path, b->busybox, sizeof(b->busybox)) < 0 ||
+            get_str(c, n, "compression", path, compression, sizeof(compression)) < 0 ||
+            parse_extra_modules(c, n, b) < 0)
+                return -EINVAL;
+        if (!*b->modules)
+                return bad(c, ynode_get(n, "modules") ? ynode_get(n, "modules") : n, "boot.enroll.build.modules",
+                           "is required (a module tree such as /lib/modules/VERSION)");
+        if (!*b->busybox)
+                return bad(c, ynode_get(n, "busybox"), "boot.enroll.build.busybox", "must not be empty");
+        if (strcmp(compression, "zstd") == 0)
+                b->compression = ENROLL_COMPRESS_ZSTD;
+        else if (*compression && strcmp(compression, "gzip") != 0)
+                return bad(c, ynode_get(n, "compression"), "boot.enroll.build.compression",
+                           "'%.16s' is not gzip or zstd", compression);
+        return no_unknown(c, n, path);
+}
+
 /* Values end up in iPXE scripts: refuse what iPXE would split, expand or treat as syntax. */
 static int parse_boot_enroll(struct cfg *c, struct ynode *boot, struct boot_enroll *e)
 {
@@ -549,6 +606,12 @@ static int parse_boot_enroll(struct cfg *c, struct ynode *boot, struct boot_enro
                 return -EINVAL;
         if (boot_cmdline_check(e->cmdline, &why) < 0)
                 return bad(c, ynode_get(n, "cmdline"), "boot.enroll.cmdline", "%s", why);
+        if (parse_boot_enroll_build(c, n, &e->build) < 0)
+                return -EINVAL;
+        if (e->build.enabled && *e->initrd)
+                return bad(c, ynode_get(n, "initrd"), "boot.enroll.initrd",
+                           "boot.enroll.initrd and boot.enroll.build are mutually exclusive "
+                           "(with build, metald makes the initrd)");
         return no_unknown(c, n, "boot.enroll");
 }
 
@@ -842,6 +905,7 @@ static void set_defaults(struct config *cfg)
         str_copy(cfg->boot.script, sizeof(cfg->boot.script), "boot.ipxe");
         cfg->boot.retry_delay_s = 30;
         str_copy(cfg->boot.enroll.tmpl, sizeof(cfg->boot.enroll.tmpl), "enroll.ipxe.tmpl");
+        str_copy(cfg->boot.enroll.build.busybox, sizeof(cfg->boot.enroll.build.busybox), "/bin/busybox");
         memcpy(cfg->boot.files, defaults, sizeof(defaults));
         cfg->boot.n_files = ARRAY_SIZE(defaults);
         cfg->lifecycle = (struct lifecycle_config){

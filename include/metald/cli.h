@@ -7,5 +7,7 @@
 #define EXIT_USAGE  2
 
 int cli_main(int argc, char **argv);
+/* One line naming what is wrong, a pointer to help; returns EXIT_USAGE. */
+int cli_usage_error(const char *what, const char *arg);
 /* status and machine subcommands, over the control socket. */
 int cli_control(int argc, char **argv);

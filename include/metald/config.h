@@ -80,12 +80,26 @@ struct boot_file {
         char file[DHCP_MAX_BOOTFILE + 1];
 };
 
+enum enroll_compression { ENROLL_COMPRESS_GZIP, ENROLL_COMPRESS_ZSTD };
+
+/* metald builds the enrollment initramfs itself from these host files. */
+struct boot_enroll_build {
+        bool enabled;                                   /* boot.enroll.build is present */
+        char modules[CONFIG_MAX_PATH_BYTES];            /* a module tree, /lib/modules/VERSION */
+        char agent[CONFIG_MAX_PATH_BYTES];              /* "" = the metald-agent installed with metald */
+        char busybox[CONFIG_MAX_PATH_BYTES];            /* a static busybox */
+        enum enroll_compression compression;
+        char extra_modules[CONFIG_MAX_EXTRA_MODULES][INITRAMFS_MAX_MODULE_NAME + 1];
+        size_t n_extra_modules;
+};
+
 /* The enrollment boot iPXE scripts hand out; paths are relative to http.root. */
 struct boot_enroll {
         char kernel[BOOT_MAX_ARTIFACT_PATH + 1];        /* "" = not configured */
         char initrd[BOOT_MAX_ARTIFACT_PATH + 1];
         char cmdline[BOOT_MAX_CMDLINE + 1];
         char tmpl[BOOT_MAX_ARTIFACT_PATH + 1];          /* the script template */
+        struct boot_enroll_build build;                 /* exclusive with initrd */
 };
 
 struct boot_config {

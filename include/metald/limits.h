@@ -136,6 +136,21 @@
 #define AGENT_MAX_RETRY_AFTER_USEC   (600 * 1000000ULL) /* longest Retry-After honoured */
 #define AGENT_EVENT_ATTEMPTS         3       /* tries of an event before a reboot goes ahead without it, or a refused one is dropped */
 
+/* Enrollment initramfs (boot.enroll.build) */
+#define INITRAMFS_MAX_FILES          4096    /* entries of one image: files, directories, links */
+#define INITRAMFS_MAX_LIBRARIES      256     /* shared libraries bundled with metald-agent */
+#define INITRAMFS_MAX_MODULES        512     /* kernel modules bundled, dependencies included */
+#define INITRAMFS_MAX_TREE_MODULES   65536   /* module files indexed in a module tree */
+#define INITRAMFS_MAX_TREE_DEPTH     16      /* directory levels below the module tree */
+#define INITRAMFS_MAX_DEPENDS        64      /* depends= names of one module */
+#define INITRAMFS_MAX_MODULE_NAME    55      /* kernel MODULE_NAME_LEN - 1 */
+#define INITRAMFS_MAX_NEEDED         128     /* DT_NEEDED entries of one ELF object */
+#define INITRAMFS_MAX_DYNAMIC        8192    /* entries of one dynamic section */
+#define INITRAMFS_MAX_ELF_BYTES      (128u * 1024 * 1024)       /* one executable, library or module */
+#define INITRAMFS_MAX_BUILTIN_BYTES  (4u * 1024 * 1024)         /* modules.builtin */
+#define INITRAMFS_MAX_IMAGE_BYTES    (1024ULL * 1024 * 1024)    /* content before compression, and the image */
+#define CONFIG_MAX_EXTRA_MODULES     64      /* boot.enroll.build.extra_modules */
+
 /* Persistence */
 #define STORE_BUSY_TIMEOUT_MS        5000
 #define STORE_MAX_NAME               63      /* machine, profile and event names */
