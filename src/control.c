@@ -108,7 +108,7 @@ static int make_parent(const char *path)
         if (!slash || slash == dir)
                 return 0;
         *slash = '\0';
-        return mkdir(dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        return mkdir_p(dir, 0755);
 }
 
 /* A stale socket file from a crashed run is replaced; a live one means another metald. */

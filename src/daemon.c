@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "metald/daemon.h"
+#include "metald/initramfs.h"
 #include "metald/log.h"
 #include "metald/registry.h"
 #include "metald/services.h"
@@ -50,27 +51,9 @@ int daemon_resolve_server_ip(const struct config *cfg, uint32_t *ret)
         return r;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-        char tmp[CONFIG_MAX_PATH_BYTES];
-
-        if (str_copy(tmp, sizeof(tmp), path) < 0)
-                return -ENAMETOOLONG;
-        for (char *p = tmp + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static int prepare(struct daemon *d, const struct config *cfg)
 {
+        char digest[65];
         int r;
 
         d->rt.cfg = cfg;
@@ -85,6 +68,10 @@ static int prepare(struct daemon *d, const struct config *cfg)
         if ((size_t)snprintf(d->rt.db_path, sizeof(d->rt.db_path), "%s/metald.db", cfg->state_dir) >=
             sizeof(d->rt.db_path))
                 return log_error_errno(-ENAMETOOLONG, "state_dir %s is too long", cfg->state_dir);
+        /* built (or found already built) before anything can ask for it */
+        if (cfg->boot.enroll.build.enabled &&
+            (r = initramfs_ensure(cfg, cfg->state_dir, d->rt.enroll_initrd, sizeof(d->rt.enroll_initrd), digest)) < 0)
+                return log_error_errno(r, "cannot build the enrollment initramfs (boot.enroll.build)");
         return 0;
 }
 

@@ -29,17 +29,8 @@ static int read_template(int root_fd, const char *path, char **ret)
         text = malloc(BOOT_MAX_TEMPLATE_BYTES + 2);
         if (!text)
                 return -ENOMEM;
-        while (len <= BOOT_MAX_TEMPLATE_BYTES) {
-                ssize_t n = read(fd, text + len, BOOT_MAX_TEMPLATE_BYTES + 1 - len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
+        if ((r = read_full(fd, text, BOOT_MAX_TEMPLATE_BYTES + 1, &len)) < 0)
+                return r;
         if (len > BOOT_MAX_TEMPLATE_BYTES)
                 return -EFBIG;
         if (memchr(text, '\0', len))
@@ -54,11 +45,11 @@ static const char *enroll_unavailable(const struct http_service *s, char **ret_t
 {
         const struct boot_enroll *e = &s->cfg->boot.enroll;
 
-        if (!*e->kernel || !*e->initrd)
+        if (!*e->kernel || (!*e->initrd && !*s->enroll_initrd))
                 return "no enrollment kernel and initrd are configured";
         if (!artifact_present(s->root_fd, e->kernel))
                 return "the enrollment kernel is missing from the HTTP root";
-        if (!artifact_present(s->root_fd, e->initrd))
+        if (!*s->enroll_initrd && !artifact_present(s->root_fd, e->initrd))
                 return "the enrollment initrd is missing from the HTTP root";
         if (read_template(s->root_fd, e->tmpl, ret_template) < 0)
                 return "the enrollment template cannot be read";
@@ -129,7 +120,8 @@ enum MHD_Result http_boot_serve(struct http_request *req)
         struct buf out = BUF_INIT(BOOT_MAX_SCRIPT_BYTES);
         struct boot_view v = {
                 .base_url = s->base_url, .script_url = s->script_url, .kernel = b->enroll.kernel,
-                .initrd = b->enroll.initrd, .cmdline = b->enroll.cmdline, .retry_delay_s = b->retry_delay_s,
+                .initrd = *s->enroll_initrd ? s->enroll_initrd : b->enroll.initrd, .cmdline = b->enroll.cmdline,
+                .retry_delay_s = b->retry_delay_s,
                 .local_boot_bios = s->cfg->lifecycle.local_boot_bios, .local_boot_efi = s->cfg->lifecycle.local_boot_efi,
         };
         struct decider dc = { .req = req };

@@ -509,12 +509,31 @@ void http_service_stop(struct http_service *s)
                 closep(&s->listen_fd);
         http_digests_free(s->digests);
         closep(&s->root_fd);
+        closep(&s->enroll_fd);
         free(s);
 }
 
 static void service_freep(struct http_service **s)
 {
         http_service_stop(*s);
+}
+
+/* The built enrollment initramfs is served from its own directory, the only file exposed there. */
+static int open_enroll_dir(struct http_service *s, const char *path)
+{
+        char dir[CONFIG_MAX_PATH_BYTES];
+        const char *name = strrchr(path, '/');
+
+        if (!name || str_copy(dir, sizeof(dir), path) < 0)
+                return log_error_errno(-EINVAL, "http: unusable enrollment initramfs path %s", path);
+        dir[name - path] = '\0';
+        s->enroll_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (s->enroll_fd < 0)
+                return log_error_errno(-errno, "http: cannot open %s: %m", dir);
+        if ((size_t)snprintf(s->enroll_initrd, sizeof(s->enroll_initrd), "%s%s", HTTP_ENROLL_PREFIX + 1, name + 1) >=
+            sizeof(s->enroll_initrd))
+                return log_error_errno(-ENAMETOOLONG, "http: enrollment initramfs name %s is too long", name + 1);
+        return 0;
 }
 
 static int service_init(const struct runtime *rt, struct http_service *s)
@@ -528,6 +547,8 @@ static int service_init(const struct runtime *rt, struct http_service *s)
         s->root_fd = open(c->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (s->root_fd < 0)
                 return log_error_errno(-errno, "http: cannot open root directory %s: %m", c->root);
+        if (*rt->enroll_initrd && (r = open_enroll_dir(s, rt->enroll_initrd)) < 0)
+                return r;
         r = set_urls(s, rt->server_ip);
         if (r < 0)
                 return log_error_errno(r, "http: cannot derive the boot script URL from boot.http_url '%.64s' "
@@ -548,7 +569,7 @@ int http_service_start(const struct runtime *rt, struct http_service **ret)
         if (!s)
                 return log_error_errno(-ENOMEM, "http: cannot allocate the service");
         s->cfg = rt->cfg;
-        s->root_fd = s->listen_fd = -1;
+        s->root_fd = s->listen_fd = s->enroll_fd = -1;
         s->threads = c->threads ? c->threads : default_threads();
         r = service_init(rt, s);
         if (r < 0)

@@ -207,8 +207,16 @@ static enum MHD_Result respond_empty(struct http_request *req, unsigned status, 
 
 static int open_artifact(struct http_request *req)
 {
+        const struct http_service *s = req->svc;
+        bool built = s->enroll_fd >= 0 && str_has_prefix(req->target.path, HTTP_ENROLL_PREFIX);
+        const char *rel = built ? req->target.path + strlen(HTTP_ENROLL_PREFIX) : req->target.path + 1;
+        int r;
+
+        /* of the state directory only the current image is served, not its lock or older builds */
+        if (built && strcmp(req->target.path + 1, s->enroll_initrd) != 0)
+                return -ENOENT;
         /* O_NONBLOCK means nothing to a regular file; keeping it spares fs_open_beneath two fcntl(2) calls */
-        int r = fs_open_beneath(req->svc->root_fd, req->target.path + 1, O_RDONLY | O_NONBLOCK, &req->fd);
+        r = fs_open_beneath(built ? s->enroll_fd : s->root_fd, rel, O_RDONLY | O_NONBLOCK, &req->fd);
 
         if (r < 0)
                 return r;

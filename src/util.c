@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "metald/util.h"
@@ -237,6 +238,44 @@ int fd_set_cloexec(int fd)
         int flags = fcntl(fd, F_GETFD);
 
         if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+                return -errno;
+        return 0;
+}
+
+int read_full(int fd, void *buf, size_t cap, size_t *ret_len)
+{
+        size_t len = 0;
+
+        while (len < cap) {
+                ssize_t n = read(fd, (char *)buf + len, cap - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        *ret_len = len;
+        return 0;
+}
+
+int mkdir_p(const char *path, unsigned mode)
+{
+        char tmp[4096];
+
+        if (str_copy(tmp, sizeof(tmp), path) < 0)
+                return -ENAMETOOLONG;
+        for (char *p = tmp + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(tmp, (mode_t)mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(tmp, (mode_t)mode) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
 }

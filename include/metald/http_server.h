@@ -31,6 +31,8 @@ struct http_service {
         uint8_t admin_token_hash[32];
         struct MHD_Daemon *mhd;
         int root_fd;                    /* http.root, O_PATH */
+        int enroll_fd;                  /* the directory of the built enrollment initramfs, or -1 */
+        char enroll_initrd[BOOT_MAX_ARTIFACT_PATH + 1]; /* its path below the base URL, or "" */
         int listen_fd;                  /* owned by MHD once it runs */
         unsigned threads;
         char base_url[BOOT_MAX_URL];     /* what DHCP hands out, minus "/<boot.script>" */
@@ -79,6 +81,9 @@ enum MHD_Result http_respond_text(struct http_request *req, unsigned status, con
 /* An owned buffer (freed by MHD) as the body. */
 enum MHD_Result http_respond_buffer(struct http_request *req, unsigned status, char *data, size_t len,
                                     const char *content_type);
+
+/* Built artifacts are served from the state directory under this path, ahead of http.root. */
+#define HTTP_ENROLL_PREFIX "/_metald/enroll/"
 
 enum MHD_Result http_static_serve(struct http_request *req);
 enum MHD_Result http_boot_serve(struct http_request *req);

@@ -19,6 +19,7 @@ struct runtime {
         struct registry *registry;      /* machines; shared by HTTP, the control socket and the main loop */
         uint32_t server_ip;             /* host order: advertised address (siaddr, option 54) */
         char db_path[CONFIG_MAX_PATH_BYTES];
+        char enroll_initrd[CONFIG_MAX_PATH_BYTES];      /* the initramfs metald built, or "" */
 };
 
 struct dhcp_service;

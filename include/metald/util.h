@@ -68,3 +68,8 @@ uint32_t random_u32(void);
 
 int fd_set_nonblock(int fd);
 int fd_set_cloexec(int fd);
+
+/* Reads until end of file or cap bytes, retrying EINTR: 0 with *ret_len, or -errno. */
+int read_full(int fd, void *buf, size_t cap, size_t *ret_len);
+/* mkdir -p: creates path and its missing parents with mode. */
+int mkdir_p(const char *path, unsigned mode);
