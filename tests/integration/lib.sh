@@ -13,6 +13,7 @@ TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "/tmp/metald-${TEST_NAME}.XXXXXX")
 ID="m$$"                        # short, unique prefix for namespaces and links
 PIDS=()
+QEMU_EXTRA=()
 METALD_PID=""
 EXIT_HOOKS=()                   # commands run on exit, before namespaces go
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
@@ -26,7 +27,8 @@ cleanup() {
         for h in "${EXIT_HOOKS[@]}"; do eval "$h"; done
         for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
         [ -n "$METALD_PID" ] && kill -TERM "$METALD_PID" 2>/dev/null && wait "$METALD_PID" 2>/dev/null
-        for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+        # no wait here: waiting on one member of a background pipeline waits for all of it
+        for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
         # namespaces are found by this test's prefix: ns_add runs in $(...) subshells
         for ns in $(ip netns list 2>/dev/null | awk -v p="$ID-" 'index($1, p) == 1 {print $1}'); do
                 # processes left in a namespace (clients that forked) go with it
@@ -183,11 +185,11 @@ testboot_root() {
 #              iPXE directly and skip the firmware path)
 #   uefi-ipxe  OVMF + efi-e1000.rom: the ROM's iPXE on UEFI
 #   uefi-http  OVMF UEFI HTTP Boot (PXE disabled through fw_cfg)
-# Serial console goes to $T/NAME.serial.
+# Serial console goes to $T/NAME.serial; QEMU_EXTRA (an array) adds arguments.
 qemu_boot() {
         local name=$1 fw=$2 mac=$3 uuid=${4:-}
-        local args=(-accel tcg -m 512 -display none -no-reboot -serial "file:$T/$name.serial"
-                    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no)
+        local args=(-accel tcg -m "${QEMU_MEMORY:-512}" -display none -no-reboot -serial "file:$T/$name.serial"
+                    -netdev tap,id=n0,ifname=tap0,script=no,downscript=no "${QEMU_EXTRA[@]}")
         [ -n "$uuid" ] && args+=(-uuid "$uuid")
         case "$fw" in
         bios)      args+=(-device "e1000,netdev=n0,mac=$mac,romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom,bootindex=1") ;;
@@ -206,10 +208,10 @@ qemu_boot() {
         PIDS+=("$QEMU_PID")
 }
 
-# wait_marker NAME SECONDS [TEXT]: waits for TEXT (default the test initramfs
-# marker) on the machine's serial console; fails with both logs attached.
-wait_marker() {
-        local name=$1 secs=$2 text=${3:-METALD-TESTBOOT-OK}
+# wait_console NAME SECONDS TEXT: waits for TEXT on the machine's serial
+# console, leaving it running; fails with the console and metald's log.
+wait_console() {
+        local name=$1 secs=$2 text=$3
         if ! wait_until "$secs" grep -aq "$text" "$T/$name.serial"; then
                 log "--- serial console of $name ---"
                 tail -c 3000 "$T/$name.serial" | tr -d '\r' >&2
@@ -217,6 +219,12 @@ wait_marker() {
                 tail -5 "$T/$name.qemu.log" >&2
                 fail "$name did not reach '$text' within ${secs}s"
         fi
+}
+
+# wait_marker NAME SECONDS [TEXT]: as wait_console (TEXT defaults to the test
+# initramfs marker), then powers the machine off.
+wait_marker() {
+        wait_console "$1" "$2" "${3:-METALD-TESTBOOT-OK}"
         kill "$QEMU_PID" 2>/dev/null || true
         wait "$QEMU_PID" 2>/dev/null || true
 }
