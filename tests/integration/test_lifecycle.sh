@@ -163,6 +163,8 @@ set +e
 ctl machine approve no-such-machine 2>/dev/null; [ $? = 1 ] || fail "unknown machine: exit code not 1"
 ctl machine frobnicate x 2>/dev/null; [ $? = 2 ] || fail "unknown subcommand: exit code not 2"
 "$METALD" status --socket "$T/nowhere.sock" 2>/dev/null; [ $? = 1 ] || fail "no daemon: exit code not 1"
+"$METALD" serve --bogus 2>/dev/null; [ $? = 2 ] || fail "serve --bogus: exit code not 2"
+"$METALD" config check --config "$T/nowhere.yaml" 2>/dev/null; [ $? = 2 ] || fail "missing config: exit code not 2"
 set -e
 [ "$(api GET /v1/admin/status)" = 401 ] || fail "admin API without a token was not 401"
 [ "$(api GET /v1/admin/status '' "$(cat "$T/admin.token")")" = 200 ] || fail "admin API with the token failed"
