@@ -530,7 +530,7 @@ static int open_enroll_dir(struct http_service *s, const char *path)
         s->enroll_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (s->enroll_fd < 0)
                 return log_error_errno(-errno, "http: cannot open %s: %m", dir);
-        if ((size_t)snprintf(s->enroll_initrd, sizeof(s->enroll_initrd), "%s%s", HTTP_ENROLL_PREFIX + 1, name + 1) >=
+        if ((size_t)snprintf(s->enroll_initrd, sizeof(s->enroll_initrd), "%s%s", &HTTP_ENROLL_PREFIX[1], name + 1) >=
             sizeof(s->enroll_initrd))
                 return log_error_errno(-ENAMETOOLONG, "http: enrollment initramfs name %s is too long", name + 1);
         return 0;
