@@ -81,8 +81,11 @@ static int commit_event(struct registry *r, struct store_machine *m, const struc
         struct fsm_result res;
         int e;
 
-        if (fsm_step((enum machine_state)m->state, c->ev, &res) < 0)
+        if (fsm_step((enum machine_state)m->state, c->ev, &res) < 0) {
+                log_notice("machine %s: %s refused in state %s", m->name, machine_event_name(c->ev),
+                           machine_state_name((enum machine_state)m->state));
                 return -EPERM;
+        }
         if ((int)res.to != m->state)
                 m->state_since = now;
         m->state = (int)res.to;
