@@ -144,11 +144,26 @@ static void send_reply(int fd, struct dhcp_slot *sl)
         metrics_observe(&metrics.dhcp_latency, now_monotonic_usec() - sl->rx_usec);
 }
 
+/* The PXE client UUID (option 97), recorded with the exchange: "" when absent or malformed. */
+static void client_uuid(const struct dhcp_packet *p, char buf[37])
+{
+        const struct dhcp_option *o = &p->opt[DHCP_OPT_CLIENT_UUID];
+        const uint8_t *g;
+
+        buf[0] = '\0';
+        if (!o->present || o->len != 17 || o->data[0] != 0)
+                return;
+        g = o->data + 1;
+        snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", g[0], g[1], g[2],
+                 g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+}
+
 static void log_verdict(const struct dhcp_slot *sl)
 {
         const struct dhcp_verdict *v = &sl->verdict;
-        char mac[18], ip[16], xid[12];
-        struct log_field f[3];
+        char mac[18], ip[16], xid[12], uuid[37];
+        struct log_field f[4];
+        size_t n = 3;
         int prio;
 
         /* lease offers are noise next to their ACK; a proxy offer (no address) is the boot answer */
@@ -158,14 +173,18 @@ static void log_verdict(const struct dhcp_slot *sl)
         format_mac(mac, sl->pkt.chaddr);
         format_ipv4(ip, (struct in_addr){ htonl(v->yiaddr) });
         snprintf(xid, sizeof(xid), "0x%08x", sl->pkt.xid);
+        client_uuid(&sl->pkt, uuid);
         f[0] = (struct log_field){ "MAC", mac };
         f[1] = (struct log_field){ "XID", xid };
         f[2] = (struct log_field){ "IP", ip };
+        if (*uuid)
+                f[n++] = (struct log_field){ "UUID", uuid };
         if (v->action == DHCP_ACTION_REPLY)
-                log_fields(prio, f, 3, "dhcp: %s %s -> %s %s%s%s", dhcp_msg_type_name(sl->type), mac,
-                           dhcp_msg_type_name(v->reply_type), ip, v->reason ? ": " : "", v->reason ? v->reason : "");
+                log_fields(prio, f, n, "dhcp: %s %s -> %s %s%s%s%s%s", dhcp_msg_type_name(sl->type), mac,
+                           dhcp_msg_type_name(v->reply_type), ip, *uuid ? " uuid " : "", uuid,
+                           v->reason ? ": " : "", v->reason ? v->reason : "");
         else if (v->yiaddr)
-                log_fields(prio, f, 3, "dhcp: %s %s %s: %s", dhcp_msg_type_name(sl->type), mac, ip,
+                log_fields(prio, f, n, "dhcp: %s %s %s: %s", dhcp_msg_type_name(sl->type), mac, ip,
                            v->reason ? v->reason : "ignored");
         else
                 log_fields(prio, f, 2, "dhcp: %s %s: %s", dhcp_msg_type_name(sl->type), mac,
