@@ -68,6 +68,13 @@ NONCE=$(boot 52:54:00:00:00:01)
 [ "$(state_of $M)" = discovered ] || fail "first contact did not discover $M"
 grep -q "$NONCE" "$T/metald.log" && fail "the nonce appears in metald's log"
 
+log "kill -9 in discovered: state, timeline and the outstanding nonce survive"
+BEFORE=$(events_of $M)
+metald_kill9
+metald_start "$SRV"
+[ "$(state_of $M)" = discovered ] || fail "after kill -9 in discovered: state $(state_of $M)"
+[ "$(events_of $M)" = "$BEFORE" ] || fail "after kill -9 in discovered: timeline changed"
+
 log "hostile agent input: each refused, nothing stored"
 BEFORE=$(events_of $M)
 expect 400 POST /v1/agent/register '{"nonce": '
