@@ -1,7 +1,7 @@
 #!/bin/bash
 # DHCP benchmark: completed DORA exchanges per second, measured with perfdhcp
 # against metald, kea-dhcp4-server (memfile, persisted) and dnsmasq, each
-# started here in its own namespace with the same /16 pool. For every server:
+# started here in its own namespace with the same /13 pool. For every server:
 # a ladder of offered rates finds its peak goodput; then it is offered 4x that
 # peak. Each point is the median of RUNS runs of SECS seconds, each on a fresh
 # lease database. Prints a table and ratios; asserts nothing.
@@ -13,7 +13,9 @@ SECS=${SECS:-5}
 LADDER=${LADDER:-"1000 2000 4000 8000 12000 16000 24000 32000"}
 SRV=$(ns_add srv)
 CLI=$(ns_add cli)
-veth "$SRV" vs0 10.77.0.1/16 "$CLI" vc0 10.77.0.2/16
+# A /13 pool (458,750 addresses): 4x the peak for SECS seconds must not exhaust
+# it, or the figure measures the pool size instead of the server.
+veth "$SRV" vs0 10.64.0.1/13 "$CLI" vc0 10.64.0.2/13
 
 # perfdhcp drops replies when its own socket buffer overflows; a larger
 # default buffer (for every server alike) measures the server, not the client.
@@ -24,13 +26,13 @@ EXIT_HOOKS+=("sysctl -qw net.core.rmem_default=$OLD_RMEM")
 SPID=""
 start_metald() {
         cat >"$T/metald.yaml" <<CFG
-server: { interface: vs0, address: 10.77.0.1 }
+server: { interface: vs0, address: 10.64.0.1 }
 state_dir: $T/run/metald
 control: { socket: $T/control.sock }
 log_level: warning
 dhcp:
   lease_time: 1h
-  subnets: [{ network: 10.77.0.0/16, ranges: [10.77.1.0-10.77.255.254] }]
+  subnets: [{ network: 10.64.0.0/13, ranges: [10.65.0.0-10.71.255.254] }]
 tftp: { enabled: false }
 http: { enabled: false }
 CFG
@@ -44,7 +46,7 @@ start_kea() {
     "lease-database": { "type": "memfile", "persist": true, "lfc-interval": 0,
                         "name": "$T/run/kea-leases4.csv" },
     "valid-lifetime": 3600,
-    "subnet4": [ { "id": 1, "subnet": "10.77.0.0/16", "pools": [ { "pool": "10.77.1.0 - 10.77.255.254" } ] } ],
+    "subnet4": [ { "id": 1, "subnet": "10.64.0.0/13", "pools": [ { "pool": "10.65.0.0 - 10.71.255.254" } ] } ],
     "loggers": [ { "name": "kea-dhcp4", "severity": "WARN", "output_options": [ { "output": "$T/kea.log" } ] } ]
 } }
 CFG
@@ -57,7 +59,7 @@ CFG
 start_dnsmasq() {
         ip netns exec "$SRV" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=vs0 --bind-interfaces \
                 --no-ping \
-                --dhcp-range=10.77.1.0,10.77.255.254,255.255.0.0,1h --dhcp-lease-max=100000 \
+                --dhcp-range=10.65.0.0,10.71.255.254,255.248.0.0,1h --dhcp-lease-max=1000000 \
                 --dhcp-leasefile="$T/run/dnsmasq.leases" --pid-file="$T/run/dnsmasq.pid" --quiet-dhcp \
                 >>"$T/dnsmasq.log" 2>&1 &
         SPID=$!
@@ -76,7 +78,7 @@ one_run() {
         BASE=$((BASE + 1))
         local out
         out=$(in_ns "$CLI" timeout $((SECS + 30)) perfdhcp -4 -g single -l vc0 -r "$2" -R 4294967295 \
-                -b "mac=00:0c:$(printf '%02x' $((BASE % 256))):00:00:00" -p "$SECS" 10.77.0.1 2>&1 || true)
+                -b "mac=00:0c:$(printf '%02x' $((BASE % 256))):00:00:00" -p "$SECS" 10.64.0.1 2>&1 || true)
         stop_server "$1"
         awk '/^Rate:/{print int($2); exit}' <<<"$out"
 }
