@@ -11,7 +11,7 @@ case "$METALD_BUILD" in /*) ;; *) METALD_BUILD="$TOP/$METALD_BUILD" ;; esac
 METALD="$METALD_BUILD/metald"
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "/tmp/metald-${TEST_NAME}.XXXXXX")
-ID="m$$"                        # short, unique prefix for namespaces and links
+readonly NS_ID="m$$"             # short, unique prefix for namespaces and links
 PIDS=()
 QEMU_EXTRA=()
 METALD_PID=""
@@ -27,10 +27,12 @@ cleanup() {
         for h in "${EXIT_HOOKS[@]}"; do eval "$h"; done
         for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
         [ -n "$METALD_PID" ] && kill -TERM "$METALD_PID" 2>/dev/null && wait "$METALD_PID" 2>/dev/null
-        # no wait here: waiting on one member of a background pipeline waits for all of it
+        # no wait here: waiting on one member of a background pipeline waits for all of it;
+        # disowned, so that bash does not report each of them as "Killed"
+        disown -a 2>/dev/null
         for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
         # namespaces are found by this test's prefix: ns_add runs in $(...) subshells
-        for ns in $(ip netns list 2>/dev/null | awk -v p="$ID-" 'index($1, p) == 1 {print $1}'); do
+        for ns in $(ip netns list 2>/dev/null | awk -v p="$NS_ID-" 'index($1, p) == 1 {print $1}'); do
                 # processes left in a namespace (clients that forked) go with it
                 for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
                 ip netns del "$ns" 2>/dev/null
@@ -60,9 +62,9 @@ need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not in
 [ -x "$METALD" ] || fail "$METALD is not built"
 
 # ns_add NAME: a fresh namespace with loopback up; echoes its full name
-# ($ID-NAME, which cleanup removes on exit).
+# ($NS_ID-NAME, which cleanup removes on exit).
 ns_add() {
-        local ns="$ID-$1"
+        local ns="$NS_ID-$1"
         ip netns add "$ns"
         ip -n "$ns" link set lo up
         echo "$ns"
@@ -161,9 +163,9 @@ lab_setup() {
 lab_site_ns() {
         local ns
         ns=$(ns_add "$1")
-        ip link add "s-$ID" netns "$LAB" type veth peer name eth0 netns "$ns"
-        ip -n "$LAB" link set "s-$ID" master br0
-        ip -n "$LAB" link set "s-$ID" up
+        ip link add "s-$NS_ID" netns "$LAB" type veth peer name eth0 netns "$ns"
+        ip -n "$LAB" link set "s-$NS_ID" master br0
+        ip -n "$LAB" link set "s-$NS_ID" up
         ip -n "$ns" addr add "$2" dev eth0
         ip -n "$ns" link set eth0 up
         echo "$ns"

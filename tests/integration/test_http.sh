@@ -163,8 +163,8 @@ expect_status 200 "boot.ipxe"
 [[ "$(header Content-Type)" == text/plain* ]] || fail "script Content-Type $(header Content-Type)"
 grep -qxF 'chain --replace http://10.88.0.1:8080/boot.ipxe?mac=${netX/mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}&arch=${buildarch}&platform=${platform} || goto failed' "$B" ||
         fail "no identity chain line: $(cat "$B")"
-ID="mac=52-54-00-aa-bb-cc&uuid=4c4c4544-0042-3510-8051-b4c04f4b4e32&serial=SN%201"
-get "$URL/boot.ipxe?$ID&arch=x86_64&platform=efi"
+IDENTITY="mac=52-54-00-aa-bb-cc&uuid=4c4c4544-0042-3510-8051-b4c04f4b4e32&serial=SN%201"
+get "$URL/boot.ipxe?$IDENTITY&arch=x86_64&platform=efi"
 expect_status 200 "efi script"
 # each enrollment boot carries a fresh one-time nonce: 22 base64url characters
 NONCE_RE='metald\.nonce=[A-Za-z0-9_-]{22}'
@@ -172,7 +172,7 @@ grep -qxE "kernel http://10\.88\.0\.1:8080/enroll/vmlinuz initrd=initrd\.img con
         fail "efi kernel line: $(cat "$B")"
 NONCE1=$(grep -oE "$NONCE_RE" "$B")
 grep -qxF "initrd http://10.88.0.1:8080/enroll/initrd.img || goto failed" "$B" || fail "efi initrd line: $(cat "$B")"
-get "$URL/boot.ipxe?$ID&arch=i386&platform=pcbios"
+get "$URL/boot.ipxe?$IDENTITY&arch=i386&platform=pcbios"
 grep -qxE "kernel http://10\.88\.0\.1:8080/enroll/vmlinuz console=ttyS0 quiet metald\.url=http://10\.88\.0\.1:8080 metald\.mac=52:54:00:aa:bb:cc $NONCE_RE \|\| goto failed" "$B" ||
         fail "pcbios kernel line: $(cat "$B")"
 [ "$(grep -oE "$NONCE_RE" "$B")" != "$NONCE1" ] || fail "two boots got the same nonce"
@@ -196,7 +196,7 @@ expect_retry "mac=52-54-00-aa-bb-cc&arch=x86_64&platform=efi&serial=$(head -c 30
 expect_retry 'mac=52-54-00-aa-bb-cc&arch=x86_64&platform=efi&serial=%FF%FE' "invalid UTF-8"
 expect_retry 'mac=52-54-00-aa-bb-cc&arch=sparc64&platform=efi' "unknown arch"
 mv "$ROOT/enroll/initrd.img" "$ROOT/enroll/initrd.away"
-expect_retry "$ID&arch=x86_64&platform=efi" "missing initrd"
+expect_retry "$IDENTITY&arch=x86_64&platform=efi" "missing initrd"
 grep -q 'initrd is missing' "$B" || fail "missing initrd not explained: $(cat "$B")"
 mv "$ROOT/enroll/initrd.away" "$ROOT/enroll/initrd.img"
 
