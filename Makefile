@@ -30,7 +30,7 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 REPLAYERS := $(FUZZ_NAMES:%=$(O)/fuzz-replay-%)
 PROGRAMS  := $(O)/metald $(O)/metald-agent
 
-.PHONY: all check unit replay integration asan asan-check fuzz bench bench-net bench-http \
+.PHONY: all check unit replay integration asan asan-check fuzz bench bench-deps bench-net bench-http \
         deps demo install clean pxe
 
 all: $(PROGRAMS) $(O)/unit-tests $(REPLAYERS) pxe
@@ -96,9 +96,11 @@ fuzz:
 	done
 
 bench: bench-net bench-http
-bench-net: all
+bench-deps:
+	tests/deps.sh --bench
+bench-net: bench-deps all
 	METALD_BUILD=$(O) tests/bench/bench-net.sh
-bench-http: all
+bench-http: bench-deps all
 	METALD_BUILD=$(O) tests/bench/bench-http.sh
 
 deps:
