@@ -14,22 +14,36 @@ struct opt_walk {
         bool copy;
 };
 
+/*
+ * The next option of an area into code, data and olen: 1, or 0 at END or at
+ * the end of the area, or -EBADMSG when an option runs past that end. PAD is
+ * skipped.
+ */
+static int next_option(struct cursor *c, uint8_t *code, const uint8_t **data, uint8_t *olen)
+{
+        while (c->left > 0) {
+                if (cur_u8(c, code) < 0)
+                        return -EBADMSG;
+                if (*code == DHCP_OPT_PAD)
+                        continue;
+                if (*code == DHCP_OPT_END)
+                        return 0;
+                if (cur_u8(c, olen) < 0 || cur_bytes(c, *olen, data) < 0)
+                        return -EBADMSG;        /* option runs past the end of its area */
+                return 1;
+        }
+        /* no END option: tolerated when the last option was complete */
+        return 0;
+}
+
 static int walk_area(struct opt_walk *w, const uint8_t *area, size_t len, bool main_area)
 {
         struct cursor c = cur_init(area, len);
+        const uint8_t *data;
+        uint8_t code, olen;
+        int r;
 
-        while (c.left > 0) {
-                const uint8_t *data;
-                uint8_t code, olen;
-
-                if (cur_u8(&c, &code) < 0)
-                        return -EBADMSG;
-                if (code == DHCP_OPT_PAD)
-                        continue;
-                if (code == DHCP_OPT_END)
-                        return 0;
-                if (cur_u8(&c, &olen) < 0 || cur_bytes(&c, olen, &data) < 0)
-                        return -EBADMSG;        /* option runs past the end of its area */
+        while ((r = next_option(&c, &code, &data, &olen)) > 0) {
                 if (++w->instances > DHCP_MAX_OPTIONS)
                         return -EBADMSG;
                 /* option 52 only counts in the main area: no overload loops */
@@ -43,8 +57,7 @@ static int walk_area(struct opt_walk *w, const uint8_t *area, size_t len, bool m
                 memcpy(w->p->storage + w->base[code] + w->fill[code], data, olen);
                 w->fill[code] += olen;
         }
-        /* no END option: tolerated when the last option was complete */
-        return 0;
+        return r;
 }
 
 static int walk_all(struct opt_walk *w, const uint8_t *options, size_t len)
@@ -64,27 +77,18 @@ static int walk_all(struct opt_walk *w, const uint8_t *options, size_t len)
 static int find_overload(const uint8_t *options, size_t len, uint8_t *ret)
 {
         struct cursor c = cur_init(options, len);
+        const uint8_t *data;
+        uint8_t code, olen;
+        int r;
 
         *ret = 0;
-        while (c.left > 0) {
-                const uint8_t *data;
-                uint8_t code, olen;
-
-                if (cur_u8(&c, &code) < 0)
-                        return -EBADMSG;
-                if (code == DHCP_OPT_PAD)
-                        continue;
-                if (code == DHCP_OPT_END)
-                        break;
-                if (cur_u8(&c, &olen) < 0 || cur_bytes(&c, olen, &data) < 0)
-                        return -EBADMSG;
+        while ((r = next_option(&c, &code, &data, &olen)) > 0)
                 if (code == DHCP_OPT_OVERLOAD) {
                         if (olen != 1 || data[0] < 1 || data[0] > 3)
                                 return -EBADMSG;
                         *ret = data[0];
                 }
-        }
-        return 0;
+        return r;
 }
 
 static int parse_header(struct cursor *c, struct dhcp_packet *p)
