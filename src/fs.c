@@ -96,7 +96,7 @@ static int open_walk(int root_fd, const char *path, int flags)
         return fd < 0 ? -errno : fd;
 }
 
-static int check_regular(int fd)
+int fs_check_regular(int fd, struct stat *ret_st)
 {
         struct stat st;
 
@@ -106,6 +106,8 @@ static int check_regular(int fd)
                 return -EISDIR;
         if (!S_ISREG(st.st_mode))
                 return -EACCES;
+        if (ret_st)
+                *ret_st = st;
         return 0;
 }
 
@@ -118,7 +120,7 @@ static int open_checked(int root_fd, const char *path, int flags, bool walk, int
 
         if (fd < 0)
                 return fd;
-        r = check_regular(fd);
+        r = fs_check_regular(fd, NULL);
         if (r < 0)
                 return r;
         if (!(flags & O_NONBLOCK)) {

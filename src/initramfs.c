@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "metald/fs.h"
 #include "metald/initramfs.h"
 #include "metald/log.h"
 #include "metald/util.h"
@@ -57,12 +58,8 @@ int initramfs_read_file(const char *path, size_t max, uint8_t sha256[INITRAMFS_S
 
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EACCES;
+        if ((r = fs_check_regular(fd, &st)) < 0)
+                return r;
         if ((uint64_t)st.st_size > max)
                 return -EFBIG;
         /* one byte more than the size, to see a file that grew while we read it */

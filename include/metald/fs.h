@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include <sys/stat.h>
+
 /*
  * Opens path strictly beneath the directory root_fd, for servers handing out
  * files by client-supplied names. Any symlink, any escape (absolute path,
@@ -17,3 +19,9 @@ int fs_open_beneath(int root_fd, const char *path, int flags, int *ret_fd);
  * kernel lacks openat2(2); exposed so both paths run the same tests.
  */
 int fs_open_beneath_walk(int root_fd, const char *path, int flags, int *ret_fd);
+
+/*
+ * Refuses an open fd that is not a regular file, with the errors above
+ * (-EISDIR, -EACCES); fills *ret_st when it is given.
+ */
+int fs_check_regular(int fd, struct stat *ret_st);
