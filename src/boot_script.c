@@ -270,6 +270,20 @@ int boot_script_chain(const struct boot_view *v, struct buf *out)
         return r;
 }
 
+/* The tail of a script that waits, then fetches the machine's script again (or goes to label). */
+static int chain_again(const struct boot_view *v, const char *label, struct buf *out)
+{
+        int r = buf_printf(out, "sleep %u\n"
+                                "chain --replace ",
+                           v->retry_delay_s);
+
+        if (r == 0)
+                r = boot_escape_url(out, v->script_url);
+        if (r == 0)
+                r = buf_printf(out, " || goto %s\n", label);
+        return r;
+}
+
 int boot_script_retry(const struct boot_view *v, const char *why, struct buf *out)
 {
         int r = buf_puts(out, "#!ipxe\n"
@@ -279,15 +293,8 @@ int boot_script_retry(const struct boot_view *v, const char *why, struct buf *ou
         if (r == 0)
                 r = boot_escape_words(out, why ? why : "no reason given");
         if (r == 0)
-                r = buf_printf(out, "\necho metald: trying again in %u seconds\n"
-                                    "sleep %u\n"
-                                    "chain --replace ",
-                               v->retry_delay_s, v->retry_delay_s);
-        if (r == 0)
-                r = boot_escape_url(out, v->script_url);
-        if (r == 0)
-                r = buf_puts(out, " || goto retry\n");
-        return r;
+                r = buf_printf(out, "\necho metald: trying again in %u seconds\n", v->retry_delay_s);
+        return r == 0 ? chain_again(v, "retry", out) : r;
 }
 
 int boot_script_local(const struct boot_view *v, const struct boot_identity *id, const char *machine,
@@ -306,15 +313,9 @@ int boot_script_local(const struct boot_view *v, const struct boot_identity *id,
                 r = buf_printf(out, "%s || goto failed\n", cmd ? cmd : "exit");
         if (r == 0)
                 r = buf_printf(out, ":failed\n"
-                                    "echo metald: the local disk did not boot; trying again in %u seconds\n"
-                                    "sleep %u\n"
-                                    "chain --replace ",
-                               v->retry_delay_s, v->retry_delay_s);
-        if (r == 0)
-                r = boot_escape_url(out, v->script_url);
-        if (r == 0)
-                r = buf_puts(out, " || goto failed\n");
-        return r;
+                                    "echo metald: the local disk did not boot; trying again in %u seconds\n",
+                               v->retry_delay_s);
+        return r == 0 ? chain_again(v, "failed", out) : r;
 }
 
 /* base + "/" + path as one URL token. */
