@@ -484,7 +484,9 @@ static int parse_http(struct cfg *c, struct ynode *root, struct http_config *h)
             get_u32(c, n, "max_per_client", "http", 1, 65536, &h->max_per_client) < 0 ||
             get_duration(c, n, "idle_timeout", "http", USEC_PER_SEC, 1, 3600, &h->idle_timeout_s) < 0 ||
             get_u32(c, n, "max_header_bytes", "http", HTTP_MIN_HEADER_BYTES, HTTP_MAX_HEADER_BYTES,
-                    &h->max_header_bytes) < 0)
+                    &h->max_header_bytes) < 0 ||
+            get_u32(c, n, "stream_min_bytes", "http", 0, UINT32_MAX, &h->stream_min_bytes) < 0 ||
+            get_u32(c, n, "stream_connections", "http", 0, 65536, &h->stream_connections) < 0)
                 return -EINVAL;
         return no_unknown(c, n, "http");
 }
@@ -900,7 +902,8 @@ static void set_defaults(struct config *cfg)
         cfg->http = (struct http_config){
                 .enabled = true, .port = 8080, .max_connections = HTTP_DEFAULT_MAX_CONNECTIONS,
                 .max_per_client = HTTP_DEFAULT_MAX_PER_CLIENT, .idle_timeout_s = HTTP_DEFAULT_IDLE_TIMEOUT_S,
-                .max_header_bytes = HTTP_DEFAULT_HEADER_BYTES,
+                .max_header_bytes = HTTP_DEFAULT_HEADER_BYTES, .stream_min_bytes = HTTP_DEFAULT_STREAM_MIN_BYTES,
+                .stream_connections = HTTP_DEFAULT_STREAM_CONNECTIONS,
         };
         str_copy(cfg->boot.script, sizeof(cfg->boot.script), "boot.ipxe");
         cfg->boot.retry_delay_s = 30;

@@ -15,31 +15,58 @@
 #define HTTP_RETRY_AFTER "5"            /* seconds, sent with 503 */
 
 /*
- * Threading: libmicrohttpd's internal thread pool, one epoll loop per thread
- * (MHD_USE_EPOLL_INTERNAL_THREAD + MHD_OPTION_THREAD_POOL_SIZE), one thread
- * per CPU by default. A request costs a worker a few non-blocking syscalls
- * (artifacts go out with sendfile(2)), and a slow client only holds its own
- * connection. Measured with tests/bench/bench-http.sh on 2 CPUs: a single
- * thread serves ~30% fewer small requests; two threads per CPU serve ~10%
- * more small requests but stream large files ~10% slower at 256 connections,
- * and streaming artifacts is what a provisioning server mostly does.
- * Thread-per-connection (2 MiB sendfile chunks instead of 128 KiB) streams
- * one connection 1.4x nginx instead of 0.8x, but serves small files at 256
- * connections at 0.64x nginx instead of 0.9x, and with it MHD 0.9.75 never
- * resumed a request suspended while its digest was computed.
+ * Threading: two libmicrohttpd daemons behind one acceptor (http_accept.c),
+ * which owns the listening socket and hands each connection to one of them.
+ *
+ * Most connections go to an internal thread pool (MHD_OPTION_THREAD_POOL_SIZE),
+ * two threads per CPU by default: a request costs a worker a few non-blocking
+ * syscalls and a slow client only holds its own connection. On 2 CPUs, with
+ * 256 connections asking for a small file, 4 threads served 38,600 requests/s
+ * where 2 served 36,500 (tests/bench/bench-http.sh, median of 5). The pool's
+ * threads run poll(2) loops: with connections handed over from another thread,
+ * libmicrohttpd 0.9.75's epoll loops served 256 connections in bursts, now
+ * and then only 100-2,500 small requests/s instead of ~33,000; the poll loops
+ * served every run at full speed.
+ *
+ * A connection whose first request is for a large file goes to the second
+ * daemon, a thread per connection, up to http.stream_connections of them:
+ * there MHD sends 2 MiB per sendfile(2) call instead of 128 KiB per event-loop
+ * turn, which is what a single connection needs to keep up with nginx. MHD
+ * cannot suspend a request in that mode, so a stream thread waiting for a
+ * digest blocks, holding only its own connection.
  */
-#define HTTP_MHD_FLAGS (MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG)
+#define HTTP_POOL_FLAGS (MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET | \
+                         MHD_USE_ITC | MHD_USE_ERROR_LOG)
+#define HTTP_STREAM_FLAGS (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | \
+                           MHD_USE_ITC | MHD_USE_ERROR_LOG)
 
 static _Thread_local struct http_worker_slot *tls_slot;
 static _Thread_local const struct http_service *tls_owner;
 
-/* Each MHD thread claims a slot on its first callback; the heartbeat scans the claimed ones. */
-static struct http_worker_slot *worker_slot(struct http_service *s)
+static bool on_stream_daemon(const struct http_service *s, struct MHD_Connection *conn)
 {
-        if (tls_owner != s) {
-                unsigned i = atomic_fetch_add(&s->n_slots, 1);
+        const union MHD_ConnectionInfo *di = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
 
-                tls_slot = &s->slots[MIN(i, (unsigned)HTTP_MAX_THREADS)];
+        return s->stream_mhd && di && di->daemon == s->stream_mhd;
+}
+
+/*
+ * Each pool thread claims a slot on its first callback; the heartbeat scans
+ * the claimed ones. Stream threads come and go with their connections and
+ * hold only their own: they get a slot nobody watches.
+ */
+static struct http_worker_slot *worker_slot(struct http_service *s, struct MHD_Connection *conn)
+{
+        static _Thread_local struct http_worker_slot unwatched;
+
+        if (tls_owner != s) {
+                if (on_stream_daemon(s, conn)) {
+                        tls_slot = &unwatched;
+                } else {
+                        unsigned i = atomic_fetch_add(&s->n_slots, 1);
+
+                        tls_slot = &s->slots[MIN(i, (unsigned)HTTP_MAX_THREADS)];
+                }
                 tls_owner = s;
         }
         return tls_slot;
@@ -141,6 +168,12 @@ static enum MHD_Result route(struct http_request *req)
         return http_static_serve(req);
 }
 
+bool http_is_static_path(const struct http_service *s, const char *path)
+{
+        return strcmp(path, "/healthz") != 0 && strcmp(path, "/metrics") != 0 && strcmp(path, s->script_path) != 0 &&
+               !http_api_path(path);
+}
+
 /* A body announced on a request no route takes one for. */
 static bool has_body(struct http_request *req)
 {
@@ -205,7 +238,7 @@ static enum MHD_Result handle(struct http_request *req, const char *method, cons
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
 {
-        struct http_worker_slot *slot = worker_slot(cls);
+        struct http_worker_slot *slot = worker_slot(cls, conn);
         struct http_request *req = *req_cls;
         enum MHD_Result r;
 
@@ -242,7 +275,7 @@ static void format_peer(struct MHD_Connection *conn, char *buf, size_t cap, uint
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
         struct http_service *s = cls;
-        struct http_worker_slot *slot = worker_slot(s);
+        struct http_worker_slot *slot = worker_slot(s, conn);
         struct http_request *req;
         size_t n;
 
@@ -251,6 +284,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         if (req) {
                 req->svc = s;
                 req->conn = conn;
+                req->stream = on_stream_daemon(s, conn);
                 req->start_usec = now_monotonic_usec();
                 req->fd = -1;
                 req->route = HTTP_ROUTE_OTHER;
@@ -285,7 +319,7 @@ static void access_log(const struct http_request *req, unsigned status, bool com
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-        struct http_worker_slot *slot = worker_slot(cls);
+        struct http_worker_slot *slot = worker_slot(cls, conn);
         struct http_request *req = *req_cls;
         const union MHD_ConnectionInfo *ci;
         bool complete = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
@@ -331,7 +365,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
                 log_info("http: libmicrohttpd: %s", log_escape(esc, sizeof(esc), msg, n));
 }
 
-/* Healthy: no MHD thread stuck inside a callback, the digest worker moving, the socket listening. */
+/*
+ * Healthy: no pool thread stuck inside a callback, the digest worker moving,
+ * the acceptor turning, the socket listening.
+ */
 static bool service_healthy(struct http_service *s, uint64_t now, const char **ret_why)
 {
         unsigned n = MIN(atomic_load(&s->n_slots), (unsigned)HTTP_MAX_THREADS + 1);
@@ -351,6 +388,10 @@ static bool service_healthy(struct http_service *s, uint64_t now, const char **r
                 *ret_why = "the digest worker is stuck reading a file";
                 return false;
         }
+        if (!http_acceptor_turning(s, now)) {
+                *ret_why = "the acceptor thread is stuck";
+                return false;
+        }
         if (getsockopt(s->listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on) {
                 *ret_why = "the listening socket is gone";
                 return false;
@@ -361,14 +402,16 @@ static bool service_healthy(struct http_service *s, uint64_t now, const char **r
 /*
  * The heartbeat. MHD runs its own threads, so there is no loop of ours to
  * time. Instead this thread checks, every HTTP_HEARTBEAT_USEC, what could
- * actually hang the service: metald's callbacks are the only place an MHD
+ * actually hang the service: metald's callbacks are the only place a pool
  * thread does blocking work (opening files, reading templates, hashing small
- * files, taking the digest lock), so a thread that has been inside one for
- * longer than HTTP_STUCK_USEC is hung; the digest worker must finish each read
- * within the same bound; the listening socket must still be listening. The
- * heartbeat advances only while all of that holds. It does not prove that
- * MHD's own event loop turns: MHD never gets blocking work from metald, so
- * that loop can only stall inside the callbacks checked here.
+ * files, taking the digest lock), so a pool thread that has been inside one
+ * for longer than HTTP_STUCK_USEC is hung; the digest worker must finish each
+ * read within the same bound; the acceptor loop must turn; the listening
+ * socket must still be listening. The heartbeat advances only while all of
+ * that holds. It does not prove that MHD's own event loops turn: MHD never
+ * gets blocking work from metald, so they can only stall inside the callbacks
+ * checked here. Stream threads may wait for a digest; each holds only its
+ * own connection, so they are not watched.
  */
 static void *timer_thread(void *arg)
 {
@@ -436,7 +479,7 @@ static unsigned default_threads(void)
                 n = CPU_COUNT(&set);
         if (n <= 0)
                 n = (int)sysconf(_SC_NPROCESSORS_ONLN);
-        return (unsigned)MAX(1, MIN(n, HTTP_MAX_THREADS));
+        return (unsigned)MAX(1, MIN(2 * n, HTTP_MAX_THREADS));
 }
 
 static int open_listener(const struct http_config *c)
@@ -453,26 +496,30 @@ static int open_listener(const struct http_config *c)
         return TAKE_FD(fd);
 }
 
-static struct MHD_Daemon *start_mhd(struct http_service *s)
+static struct MHD_Daemon *start_mhd(struct http_service *s, bool stream)
 {
         const struct http_config *c = &s->cfg->http;
-        struct MHD_OptionItem opts[] = {
+        struct MHD_OptionItem opts[16] = {
                 /* first, so that MHD reports problems with the options after it through it */
                 { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s },
-                { MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL },
+                /* the acceptor keeps both daemons together under these; each alone is a backstop */
                 { MHD_OPTION_CONNECTION_LIMIT, c->max_connections, NULL },
                 { MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->max_per_client, NULL },
                 { MHD_OPTION_CONNECTION_TIMEOUT, c->idle_timeout_s, NULL },
                 { MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->max_header_bytes, NULL },
                 { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s },
                 { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
-                /* a pool of one is no pool: MHD then runs its single internal thread */
-                { s->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, s->threads, NULL },
-                { MHD_OPTION_END, 0, NULL },
+                { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_on_connection, s },
         };
+        size_t n = 8;
 
-        return MHD_start_daemon(HTTP_MHD_FLAGS, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
-                                MHD_OPTION_END);
+        if (stream)
+                opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_STACK_SIZE, HTTP_STREAM_STACK_BYTES, NULL };
+        else if (s->threads > 1)        /* a pool of one is no pool: MHD then runs its single internal thread */
+                opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, s->threads, NULL };
+        opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+        return MHD_start_daemon(stream ? HTTP_STREAM_FLAGS : HTTP_POOL_FLAGS, 0, NULL, NULL, on_request, s,
+                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
 /* The script URL is exactly what DHCP hands to iPXE; the base is that URL minus "/<boot.script>". */
@@ -501,13 +548,16 @@ void http_service_stop(struct http_service *s)
 {
         if (!s)
                 return;
+        http_acceptor_stop(s);
         timer_stop(s);
-        /* every suspended request must be resumed before MHD may stop */
+        /* every suspended request must be resumed, every blocked stream woken, before MHD may stop */
         http_digests_stop(s->digests);
+        if (s->stream_mhd)
+                MHD_stop_daemon(s->stream_mhd);
         if (s->mhd)
-                MHD_stop_daemon(s->mhd);        /* closes listen_fd */
-        else
-                closep(&s->listen_fd);
+                MHD_stop_daemon(s->mhd);
+        closep(&s->listen_fd);
+        http_acceptor_free(s);
         http_digests_free(s->digests);
         closep(&s->root_fd);
         closep(&s->enroll_fd);
@@ -571,6 +621,7 @@ int http_service_start(const struct runtime *rt, struct http_service **ret)
                 return log_error_errno(-ENOMEM, "http: cannot allocate the service");
         s->cfg = rt->cfg;
         s->root_fd = s->listen_fd = s->enroll_fd = -1;
+        s->acceptor.epoll_fd = s->acceptor.stop_fd = -1;
         s->threads = c->threads ? c->threads : default_threads();
         r = service_init(rt, s);
         if (r < 0)
@@ -580,9 +631,17 @@ int http_service_start(const struct runtime *rt, struct http_service **ret)
         if (s->listen_fd < 0)
                 return log_error_errno(s->listen_fd, "http: cannot listen on %s:%u: %s", addr, c->port,
                                        strerror(-s->listen_fd));
-        s->mhd = start_mhd(s);
+        s->mhd = start_mhd(s, false);
         if (!s->mhd)
                 return log_error_errno(-EIO, "http: libmicrohttpd failed to start on %s:%u", addr, c->port);
+        if (c->stream_min_bytes && c->stream_connections) {
+                s->stream_mhd = start_mhd(s, true);
+                if (!s->stream_mhd)
+                        return log_error_errno(-EIO, "http: libmicrohttpd failed to start its stream threads");
+        }
+        r = http_acceptor_start(s);
+        if (r < 0)
+                return log_error_errno(r, "http: cannot start the acceptor thread: %s", strerror(-r));
         r = timer_start(s);
         if (r < 0)
                 return log_error_errno(r, "http: cannot start the heartbeat thread: %s", strerror(-r));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 #include <time.h>
@@ -74,6 +75,45 @@ static void resume_connection(void *arg)
         MHD_resume_connection(arg);
 }
 
+/* A stream thread waits for the digest worker in place: MHD cannot suspend its connection. */
+struct blocked_wait {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool done;
+};
+
+static void wake_blocked(void *arg)
+{
+        struct blocked_wait *b = arg;
+
+        pthread_mutex_lock(&b->lock);
+        b->done = true;
+        pthread_cond_signal(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+}
+
+static void stream_etag(struct http_request *req, char etag[HTTP_ETAG_BYTES])
+{
+        struct http_digests *d = req->svc->digests;
+        struct blocked_wait b = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false };
+        enum http_digest_state st;
+
+        req->waiter = (struct http_digest_waiter){ .wake = wake_blocked, .arg = &b };
+        st = http_digests_get(d, &req->key, req->fd, &req->waiter, etag);
+        if (st == HTTP_DIGEST_PENDING) {
+                /* the worker wakes every waiter, also when it fails or metald stops */
+                pthread_mutex_lock(&b.lock);
+                while (!b.done)
+                        pthread_cond_wait(&b.cond, &b.lock);
+                pthread_mutex_unlock(&b.lock);
+                st = http_digests_get(d, &req->key, req->fd, NULL, etag);
+        }
+        if (st != HTTP_DIGEST_READY)
+                etag[0] = '\0';
+        pthread_cond_destroy(&b.cond);
+        pthread_mutex_destroy(&b.lock);
+}
+
 /*
  * The file's ETag into etag ("" when it stays unknown). Returns true when the
  * request was suspended to wait for the digest worker: MHD calls the handler
@@ -89,8 +129,12 @@ static bool file_etag(struct http_request *req, char etag[HTTP_ETAG_BYTES])
         etag[0] = '\0';
         if (st != HTTP_DIGEST_MISS || req->digest_waited)
                 return false;
-        /* suspended before the waiter is registered, so the wake-up can never come first */
         req->digest_waited = true;
+        if (req->stream) {
+                stream_etag(req, etag);
+                return false;
+        }
+        /* suspended before the waiter is registered, so the wake-up can never come first */
         MHD_suspend_connection(req->conn);
         req->waiter = (struct http_digest_waiter){ .wake = resume_connection, .arg = req->conn };
         st = http_digests_get(d, &req->key, req->fd, &req->waiter, etag);
@@ -205,22 +249,33 @@ static enum MHD_Result respond_empty(struct http_request *req, unsigned status, 
         return http_queue(req, status, resp, 0);
 }
 
-static int open_artifact(struct http_request *req)
+static int open_artifact_at(const struct http_service *s, const char *path, int *ret_fd)
 {
-        const struct http_service *s = req->svc;
-        bool built = s->enroll_fd >= 0 && str_has_prefix(req->target.path, HTTP_ENROLL_PREFIX);
-        const char *rel = built ? req->target.path + strlen(HTTP_ENROLL_PREFIX) : req->target.path + 1;
-        int r;
+        bool built = s->enroll_fd >= 0 && str_has_prefix(path, HTTP_ENROLL_PREFIX);
+        const char *rel = built ? path + strlen(HTTP_ENROLL_PREFIX) : path + 1;
 
         /* of the state directory only the current image is served, not its lock or older builds */
-        if (built && strcmp(req->target.path + 1, s->enroll_initrd) != 0)
+        if (built && strcmp(path + 1, s->enroll_initrd) != 0)
                 return -ENOENT;
         /* O_NONBLOCK means nothing to a regular file; keeping it spares fs_open_beneath two fcntl(2) calls */
-        r = fs_open_beneath(built ? s->enroll_fd : s->root_fd, rel, O_RDONLY | O_NONBLOCK, &req->fd);
+        return fs_open_beneath(built ? s->enroll_fd : s->root_fd, rel, O_RDONLY | O_NONBLOCK, ret_fd);
+}
+
+static int open_artifact(struct http_request *req)
+{
+        int r = open_artifact_at(req->svc, req->target.path, &req->fd);
 
         if (r < 0)
                 return r;
         return http_file_key_from_fd(req->fd, &req->key);
+}
+
+bool http_static_is_large(const struct http_service *s, const char *path, uint64_t min_bytes)
+{
+        _cleanup_close_ int fd = -1;
+        struct http_file_key key;
+
+        return open_artifact_at(s, path, &fd) == 0 && http_file_key_from_fd(fd, &key) == 0 && key.size >= min_bytes;
 }
 
 enum MHD_Result http_static_serve(struct http_request *req)

@@ -114,6 +114,18 @@ static int render_http(struct buf *o)
                                                routes[t], c + 1, (unsigned long long)n);
                 }
         if (r == 0)
+                r = buf_printf(o, "# HELP metald_http_connections_total HTTP connections served, by daemon: the "
+                                  "thread pool, or a thread of their own for a large file\n"
+                                  "# TYPE metald_http_connections_total counter\n"
+                                  "metald_http_connections_total{mode=\"pool\"} %llu\n"
+                                  "metald_http_connections_total{mode=\"stream\"} %llu\n",
+                               (unsigned long long)rd(&metrics.http_connections[0]),
+                               (unsigned long long)rd(&metrics.http_connections[1]));
+        if (r == 0)
+                r = render_counter(o, "metald_http_refused_connections_total",
+                                   "HTTP connections closed at once: over the total or per-client limit",
+                                   rd(&metrics.http_refused_connections));
+        if (r == 0)
                 r = render_counter(o, "metald_http_sent_bytes_total", "HTTP body bytes of completed responses",
                                    rd(&metrics.http_bytes));
         if (r == 0)

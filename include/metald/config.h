@@ -69,10 +69,12 @@ struct http_config {
         struct in_addr listen;
         uint16_t port;
         char root[CONFIG_MAX_PATH_BYTES];       /* artifacts; defaults to the TFTP root */
-        uint32_t threads;               /* MHD worker threads; 0 = one per CPU */
+        uint32_t threads;               /* MHD pool threads; 0 = two per CPU */
         uint32_t max_connections, max_per_client;
         uint32_t idle_timeout_s;
         uint32_t max_header_bytes;      /* request line + headers of one request */
+        uint32_t stream_min_bytes;      /* files this large get a thread per connection; 0: never */
+        uint32_t stream_connections;    /* at most this many such threads at once */
 };
 
 struct boot_file {

@@ -92,6 +92,29 @@ bool http_etag_match(const char *list, const char *etag, bool weak);
 int http_date_parse(const char *s, int64_t *ret);
 void http_date_format(int64_t t, char buf[HTTP_DATE_BYTES]);
 
+/*
+ * The acceptor reads a connection's first bytes without consuming them and
+ * routes it by the request target. Only GET and HEAD with the whole target
+ * in buf qualify: the target (still raw) is returned, else -EINVAL.
+ */
+int http_request_line_target(const void *buf, size_t n, const char **ret_target, size_t *ret_len);
+
+/*
+ * Connections per client IPv4 address, for the per-client limit across both
+ * of the server's connection pools. Open addressing, at most max_addrs
+ * addresses (add fails with -ENOSPC beyond); not locked.
+ */
+struct http_client_counts {
+        struct { uint32_t addr, count; } *slots;       /* count 0: empty */
+        size_t mask, n_addrs, max_addrs;
+        unsigned bits;
+};
+int http_client_counts_init(struct http_client_counts *t, size_t max_addrs);
+void http_client_counts_free(struct http_client_counts *t);
+uint32_t http_client_count(const struct http_client_counts *t, uint32_t addr);
+int http_client_counts_add(struct http_client_counts *t, uint32_t addr);
+void http_client_counts_del(struct http_client_counts *t, uint32_t addr);
+
 /* Content-Type for a file name by its extension; application/octet-stream when unknown. */
 const char *http_content_type(const char *path);
 

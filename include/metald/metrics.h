@@ -41,6 +41,8 @@ struct metrics {
         _Atomic int64_t tftp_active;
         struct metrics_hist tftp_duration;
         _Atomic uint64_t http_requests[_HTTP_ROUTE_MAX][HTTP_STATUS_CLASSES];  /* by route and status class */
+        _Atomic uint64_t http_connections[2];                   /* handed to the pool [0], a stream thread [1] */
+        _Atomic uint64_t http_refused_connections;              /* over a connection limit */
         _Atomic uint64_t http_bytes;                            /* body bytes of completed responses */
         struct metrics_hist http_duration;                      /* request line to last byte */
 };

@@ -18,7 +18,7 @@ SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-5}
 COUNT=${COUNT:-2000}
 CONNS=${CONNS:-"1 64 256"}
-THREADS=${THREADS:-0}                   # http.threads for metald; 0 = one per CPU
+THREADS=${THREADS:-0}                   # http.threads for metald; 0 = two per CPU
 SRV=$(ns_add srv)
 CLI=$(ns_add cli)
 veth "$SRV" vs0 10.77.0.1/16 "$CLI" vc0 10.77.0.2/16
@@ -132,7 +132,7 @@ metald_stop
 
 echo
 echo "HTTP, wrk over a veth pair, median of $ROUNDS alternating ${SECS}s runs per server and point;" \
-        "metald threads=${THREADS} (0: one per CPU), $(nproc) CPUs, CPU steal during the runs" \
+        "metald threads=${THREADS} (0: two per CPU), $(nproc) CPUs, CPU steal during the runs" \
         "$(echo "100 * ($S1 - $S0) / ($T1 - $T0)" | bc)%"
 printf '| %-12s | %5s | %-10s | %14s | %14s | %12s |\n' file conns metric nginx metald metald/nginx
 echo "|--------------|-------|------------|----------------|----------------|--------------|"

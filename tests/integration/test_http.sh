@@ -113,6 +113,9 @@ get -r $((BIG - 7))- "$URL/huge.img"
 expect_status 206 "range at the end of 5 GiB"
 [ "$(cat "$B")" = the-end ] || fail "tail of the 5 GiB file: $(cat "$B")"
 [ "$(header Content-Range)" = "bytes $((BIG - 7))-$((BIG - 1))/$BIG" ] || fail "5 GiB Content-Range $(header Content-Range)"
+# files of 8 MiB and more get a thread per connection; the rest, and every other route, the pool
+[ "$(metric 'metald_http_connections_total{mode="stream"}')" -ge 2 ] || fail "huge.img was not streamed by a thread of its own"
+[ "$(metric 'metald_http_connections_total{mode="pool"}')" -ge 10 ] || fail "small requests did not go to the pool"
 
 log "refusals"
 for path in ../outside %2e%2e/outside escape dir; do

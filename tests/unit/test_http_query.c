@@ -136,3 +136,91 @@ TEST(http_query_hostile)
         memcpy(big + HTTP_MAX_PARAM_KEY + 1, "=1", 3);
         CHECK_EQ(query(big, &q), -E2BIG);
 }
+
+TEST(http_request_line_target)
+{
+        static const struct {
+                const char *line, *target;
+        } good[] = {
+                { "GET / HTTP/1.1\r\n", "/" },
+                { "GET /a/b?x=1 HTTP/1.1\r\nHost: x\r\n", "/a/b?x=1" },
+                { "HEAD /big.img HTTP/1.0\r\n", "/big.img" },
+                { "\r\n\r\nGET /x HTTP/1.1\r\n", "/x" },         /* empty lines ahead are skipped */
+                { "GET http://h/x HTTP/1.1", "http://h/x" },
+                { "GET /x ", "/x" },                            /* the rest may not have arrived */
+        };
+        static const char *const bad[] = {
+                "", "\r\n", "GET", "GET ", "GET /x", "GET  /x HTTP/1.1", "get /x HTTP/1.1", "POST /x HTTP/1.1",
+                "PUT /x HTTP/1.1", "GETX /x HTTP/1.1", "HEAD/x HTTP/1.1", "OPTIONS * HTTP/1.1", " GET /x HTTP/1.1",
+        };
+        const char *t;
+        size_t n;
+
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                CHECK_EQ(http_request_line_target(good[i].line, strlen(good[i].line), &t, &n), 0);
+                CHECK_EQ(n, strlen(good[i].target));
+                CHECK(memcmp(t, good[i].target, n) == 0);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+                CHECK_EQ(http_request_line_target(bad[i], strlen(bad[i]), &t, &n), -EINVAL);
+        /* bytes after the given length are not looked at */
+        CHECK_EQ(http_request_line_target("GET /x HTTP/1.1", 6, &t, &n), -EINVAL);
+}
+
+TEST(http_client_counts)
+{
+        struct http_client_counts c;
+        uint32_t a;
+
+        CHECK_EQ(http_client_counts_init(&c, 64), 0);
+        CHECK_EQ(http_client_count(&c, 1), 0);
+        CHECK_EQ(http_client_counts_add(&c, 1), 0);
+        CHECK_EQ(http_client_counts_add(&c, 1), 0);
+        CHECK_EQ(http_client_count(&c, 1), 2);
+        http_client_counts_del(&c, 7);                  /* never counted */
+        CHECK_EQ(c.n_addrs, 1);
+        /* fill to the cap with addresses that share low bits, then take every other one out */
+        for (a = 0; a < 63; a++)
+                CHECK_EQ(http_client_counts_add(&c, 0x0a000000u + (a << 24)), 0);
+        CHECK_EQ(c.n_addrs, 64);
+        CHECK_EQ(http_client_counts_add(&c, 0xdeadbeefu), -ENOSPC);
+        CHECK_EQ(http_client_counts_add(&c, 1), 0);     /* a known address still counts */
+        for (a = 0; a < 63; a += 2)
+                http_client_counts_del(&c, 0x0a000000u + (a << 24));
+        for (a = 0; a < 63; a++)
+                CHECK_EQ(http_client_count(&c, 0x0a000000u + (a << 24)), a % 2);
+        CHECK_EQ(http_client_count(&c, 1), 3);
+        for (int i = 0; i < 3; i++)
+                http_client_counts_del(&c, 1);
+        CHECK_EQ(http_client_count(&c, 1), 0);
+        CHECK_EQ(c.n_addrs, 31);
+        http_client_counts_free(&c);
+        http_client_counts_free(&c);                    /* twice is harmless */
+}
+
+/* Random adds and deletes against a plain array: the table never loses or invents a count. */
+TEST(http_client_counts_random)
+{
+        static uint32_t model[256];
+        struct http_client_counts c;
+        uint32_t x = 12345;
+
+        CHECK_EQ(http_client_counts_init(&c, 256), 0);
+        for (int i = 0; i < 200000; i++) {
+                uint32_t k;
+
+                x = x * 1103515245u + 12345u;
+                k = (x >> 8) % 256;
+                if ((x >> 20) & 1) {
+                        CHECK_EQ(http_client_counts_add(&c, k * 0x01000001u), 0);
+                        model[k]++;
+                } else if (model[k]) {
+                        http_client_counts_del(&c, k * 0x01000001u);
+                        model[k]--;
+                }
+                if (i % 9973 == 0)
+                        for (uint32_t j = 0; j < 256; j++)
+                                CHECK_EQ(http_client_count(&c, j * 0x01000001u), model[j]);
+        }
+        http_client_counts_free(&c);
+}

@@ -46,22 +46,28 @@ static void write_file(const char *name, const char *text)
         close(fd);
 }
 
-static int server_start(struct server *s)
+/* extra: more keys of the http section, "" for none */
+static int server_start_with(struct server *s, const char *extra)
 {
         char yaml[1024], err[512];
 
         s->port = free_port();
         snprintf(yaml, sizeof(yaml),
                  "server: { address: 127.0.0.1 }\n"
-                 "http: { listen_address: 127.0.0.1, port: %u, root: %s, threads: 2, max_per_client: 64 }\n"
+                 "http: { listen_address: 127.0.0.1, port: %u, root: %s, threads: 2%s }\n"
                  "boot: { enroll: { kernel: vmlinuz, initrd: initrd.img, cmdline: quiet } }\n",
-                 s->port, test_tmpdir());
+                 s->port, test_tmpdir(), extra);
         if (config_load_string(yaml, "test.yaml", &s->cfg, err, sizeof(err)) < 0) {
                 fprintf(stderr, "  %s\n", err);
                 return -EINVAL;
         }
         s->rt = (struct runtime){ .cfg = s->cfg, .server_ip = INADDR_LOOPBACK };
         return http_service_start(&s->rt, &s->svc);
+}
+
+static int server_start(struct server *s)
+{
+        return server_start_with(s, ", max_per_client: 64");
 }
 
 static void server_stop(struct server *s)
@@ -183,7 +189,8 @@ static void make_sparse(const char *name, uint64_t size)
         close(fd);
 }
 
-TEST(http_server_large_file_waits_for_digest)
+/* A large file, its digest computed by the worker while the request waits, in either daemon. */
+static void large_file_waits_for_digest(const char *extra)
 {
         struct server s = { 0 };
         struct buf r = BUF_INIT(64 << 20);
@@ -191,7 +198,7 @@ TEST(http_server_large_file_waits_for_digest)
         uint64_t hb;
 
         make_sparse("big", 32 << 20);
-        CHECK_EQ(server_start(&s), 0);
+        CHECK_EQ(server_start_with(&s, extra), 0);
         hb = http_service_heartbeat(s.svc);
         exchange(s.port, "HEAD /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
         CHECK_EQ(status_of(&r), 200);
@@ -202,6 +209,9 @@ TEST(http_server_large_file_waits_for_digest)
         CHECK_EQ(status_of(&r), 206);
         CHECK(strstr(r.data, "\r\n\r\nend"));
         CHECK_STREQ(header_of(&r, "ETag", v, sizeof(v)), etag);
+        exchange(s.port, GET("/big", ""), &r);
+        CHECK_EQ(status_of(&r), 200);
+        CHECK(r.len > (32 << 20) && memcmp(r.data + r.len - 3, "end", 3) == 0);
         /* the heartbeat moves while the service is healthy */
         usleep(1500 * 1000);
         CHECK(http_service_heartbeat(s.svc) > hb);
@@ -209,17 +219,164 @@ TEST(http_server_large_file_waits_for_digest)
         buf_free(&r);
 }
 
-TEST(http_server_stop_while_waiting)
+TEST(http_server_large_file_waits_for_digest)
+{
+        large_file_waits_for_digest(", stream_connections: 0");
+}
+
+TEST(http_server_large_file_waits_for_digest_streamed)
+{
+        large_file_waits_for_digest(", stream_min_bytes: 1048576");
+}
+
+static void stop_while_waiting(const char *extra)
 {
         struct server s = { 0 };
         int fd;
 
         make_sparse("huge", 1ULL << 30);
-        CHECK_EQ(server_start(&s), 0);
+        CHECK_EQ(server_start_with(&s, extra), 0);
         fd = connect_to(s.port);
         CHECK(write(fd, GET("/huge", ""), strlen(GET("/huge", ""))) > 0);
         usleep(50 * 1000);
-        /* the request is suspended on the digest: stopping must resume and close it */
+        /* the request waits on the digest: stopping must wake it and close it */
         server_stop(&s);
         close(fd);
+}
+
+TEST(http_server_stop_while_waiting)
+{
+        stop_while_waiting(", stream_connections: 0");
+}
+
+TEST(http_server_stop_while_streaming_waits)
+{
+        stop_while_waiting("");
+}
+
+/* The counter of connections a daemon started, read from /metrics. */
+static long long connections_started(uint16_t port, const char *mode)
+{
+        struct buf r = BUF_INIT(1 << 20);
+        char needle[96];
+        const char *p;
+        long long n = -1;
+
+        exchange(port, GET("/metrics", ""), &r);
+        snprintf(needle, sizeof(needle), "metald_http_connections_total{mode=\"%s\"} ", mode);
+        if (r.data && (p = strstr(r.data, needle)))
+                n = strtoll(p + strlen(needle), NULL, 10);
+        buf_free(&r);
+        return n;
+}
+
+/* Whether the server closed fd (within the socket's receive timeout) without an answer. */
+static bool closed_by_server(int fd)
+{
+        char c;
+
+        return read(fd, &c, 1) <= 0;
+}
+
+TEST(http_server_routes_connections_by_file_size)
+{
+        struct server s = { 0 };
+        struct buf r = BUF_INIT(8 << 20);
+        long long pool, stream;
+
+        write_file("small.txt", "small\n");
+        make_sparse("big", 4 << 20);
+        CHECK_EQ(server_start_with(&s, ", stream_min_bytes: 1048576, stream_connections: 8"), 0);
+        pool = connections_started(s.port, "pool");
+        stream = connections_started(s.port, "stream");
+        exchange(s.port, GET("/big", ""), &r);
+        CHECK_EQ(status_of(&r), 200);
+        exchange(s.port, "HEAD /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+        CHECK_EQ(status_of(&r), 200);
+        exchange(s.port, GET("/small.txt", ""), &r);
+        CHECK_EQ(status_of(&r), 200);
+        exchange(s.port, GET("/missing-and-large-enough", ""), &r);
+        CHECK_EQ(status_of(&r), 404);
+        exchange(s.port, "\r\nGET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+        CHECK_EQ(status_of(&r), 200);
+        /* /big three times streamed; small, missing and three /metrics reads (each counts itself) in the pool */
+        CHECK_EQ(connections_started(s.port, "stream") - stream, 3);
+        CHECK_EQ(connections_started(s.port, "pool") - pool, 5);
+        server_stop(&s);
+        buf_free(&r);
+}
+
+TEST(http_server_streams_are_capped)
+{
+        struct server s = { 0 };
+        struct buf r = BUF_INIT(1 << 20);
+        long long pool, stream;
+        int held;
+
+        make_sparse("big", 64 << 20);
+        CHECK_EQ(server_start_with(&s, ", stream_min_bytes: 1048576, stream_connections: 1"), 0);
+        exchange(s.port, "HEAD /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);   /* the digest */
+        usleep(200 * 1000);
+        pool = connections_started(s.port, "pool");
+        stream = connections_started(s.port, "stream");
+        held = connect_to(s.port);
+        CHECK(write(held, GET("/big", ""), strlen(GET("/big", ""))) > 0);
+        usleep(300 * 1000);
+        /* the one stream thread is taken: the next large file is served from the pool */
+        exchange(s.port, GET("/big", "Range: bytes=-3\r\n"), &r);
+        CHECK_EQ(status_of(&r), 206);
+        /* pool: the range request and three /metrics reads */
+        CHECK_EQ(connections_started(s.port, "stream") - stream, 1);
+        CHECK_EQ(connections_started(s.port, "pool") - pool, 4);
+        close(held);
+        server_stop(&s);
+        buf_free(&r);
+}
+
+TEST(http_server_limits_span_both_daemons)
+{
+        struct server s = { 0 };
+        struct buf r = BUF_INIT(1 << 20);
+        int streaming, slow, third;
+        long long stream;
+
+        make_sparse("big", 256 << 20);
+        CHECK_EQ(server_start_with(&s, ", stream_min_bytes: 1048576, max_per_client: 2, idle_timeout: 2s"), 0);
+        stream = connections_started(s.port, "stream");
+        usleep(200 * 1000);     /* the client may see the end before the server has counted it closed */
+        /* one connection streams (and is not read, so it stays), one sits in the pool mid-request */
+        streaming = connect_to(s.port);
+        CHECK(write(streaming, GET("/big", ""), strlen(GET("/big", ""))) > 0);
+        slow = connect_to(s.port);
+        CHECK(write(slow, "GET /healthz HTTP/1.1\r\n", 24) == 24);
+        usleep(300 * 1000);
+        third = connect_to(s.port);
+        CHECK(closed_by_server(third));
+        close(third);
+        /* the idle timeout frees the slow one */
+        CHECK(closed_by_server(slow));
+        close(slow);
+        exchange(s.port, GET("/healthz", ""), &r);
+        CHECK_EQ(status_of(&r), 200);
+        CHECK_EQ(connections_started(s.port, "stream") - stream, 1);
+        close(streaming);
+        server_stop(&s);
+        buf_free(&r);
+}
+
+TEST(http_server_closes_silent_connections)
+{
+        struct server s = { 0 };
+        struct timespec t0, t1;
+        int fd;
+
+        CHECK_EQ(server_start_with(&s, ", idle_timeout: 1s"), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        fd = connect_to(s.port);
+        CHECK(closed_by_server(fd));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        /* closed by the acceptor's timeout, not by the client's 10 s receive timeout */
+        CHECK(t1.tv_sec - t0.tv_sec < 8);
+        close(fd);
+        server_stop(&s);
 }
