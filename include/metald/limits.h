@@ -65,7 +65,7 @@
 #define HTTP_DEFAULT_IDLE_TIMEOUT_S  30
 #define HTTP_MAX_THREADS             64
 #define HTTP_DEFAULT_STREAM_MIN_BYTES   (8 * 1024 * 1024)  /* kernels, initramfs, images: a thread per connection */
-#define HTTP_DEFAULT_STREAM_CONNECTIONS 64      /* such threads at once; more share the pool */
+#define HTTP_DEFAULT_STREAM_CONNECTIONS 256     /* such threads at once; more share the pool */
 #define HTTP_STREAM_STACK_BYTES      (1024 * 1024)      /* stack of each stream thread */
 #define HTTP_LISTEN_BACKLOG          1024
 #define HTTP_MAX_GENERATED_BYTES     (1024 * 1024)      /* bodies metald builds: metrics, error texts */
