@@ -89,6 +89,16 @@ static int connect_to(uint16_t port)
         return fd;
 }
 
+/* A connection that has sent request (perhaps only part of one) and reads nothing back. */
+static int hold(uint16_t port, const char *request)
+{
+        int fd = connect_to(port);
+
+        if (write(fd, request, strlen(request)) != (ssize_t)strlen(request))
+                abort();
+        return fd;
+}
+
 /* Sends one request and reads the whole answer (the server closes: Connection: close). */
 static void exchange(uint16_t port, const char *request, struct buf *resp)
 {
@@ -236,8 +246,7 @@ static void stop_while_waiting(const char *extra)
 
         make_sparse("huge", 1ULL << 30);
         CHECK_EQ(server_start_with(&s, extra), 0);
-        fd = connect_to(s.port);
-        CHECK(write(fd, GET("/huge", ""), strlen(GET("/huge", ""))) > 0);
+        fd = hold(s.port, GET("/huge", ""));
         usleep(50 * 1000);
         /* the request waits on the digest: stopping must wake it and close it */
         server_stop(&s);
@@ -319,8 +328,7 @@ TEST(http_server_streams_are_capped)
         usleep(200 * 1000);
         pool = connections_started(s.port, "pool");
         stream = connections_started(s.port, "stream");
-        held = connect_to(s.port);
-        CHECK(write(held, GET("/big", ""), strlen(GET("/big", ""))) > 0);
+        held = hold(s.port, GET("/big", ""));
         usleep(300 * 1000);
         /* the one stream thread is taken: the next large file is served from the pool */
         exchange(s.port, GET("/big", "Range: bytes=-3\r\n"), &r);
@@ -345,10 +353,8 @@ TEST(http_server_limits_span_both_daemons)
         stream = connections_started(s.port, "stream");
         usleep(200 * 1000);     /* the client may see the end before the server has counted it closed */
         /* one connection streams (and is not read, so it stays), one sits in the pool mid-request */
-        streaming = connect_to(s.port);
-        CHECK(write(streaming, GET("/big", ""), strlen(GET("/big", ""))) > 0);
-        slow = connect_to(s.port);
-        CHECK(write(slow, "GET /healthz HTTP/1.1\r\n", 24) == 24);
+        streaming = hold(s.port, GET("/big", ""));
+        slow = hold(s.port, "GET /healthz HTTP/1.1\r\n");
         usleep(300 * 1000);
         third = connect_to(s.port);
         CHECK(closed_by_server(third));
