@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "metald/http_server.h"
@@ -169,9 +170,11 @@ static void accept_batch(struct http_service *s, uint64_t now)
                 if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                         continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                        int err = errno;
+
                         /* out of descriptors or memory: a level-triggered listener would spin */
                         if (log_ratelimit_ok(key, sizeof(key)))
-                                log_warning("http: accept: %m; pausing for %llu ms",
+                                log_warning("http: accept: %s; pausing for %llu ms", strerror(err),
                                             (unsigned long long)(ACCEPT_BACKOFF_USEC / USEC_PER_MSEC));
                         s->acceptor.paused_until = now + ACCEPT_BACKOFF_USEC;
                         listen_arm(s, false);
@@ -223,9 +226,12 @@ static void pending_ready(struct http_service *s, struct http_pending *p)
         pending_unlink(a, p);
         /* from here the daemon counts it, once it has started the connection */
         release(a, p->addr.sin_addr.s_addr, false);
-        if (MHD_add_connection(d, p->fd, (const struct sockaddr *)&p->addr, sizeof(p->addr)) != MHD_YES &&
-            log_ratelimit_ok(key, sizeof(key)))
-                log_warning("http: libmicrohttpd did not take a connection: %m");
+        if (MHD_add_connection(d, p->fd, (const struct sockaddr *)&p->addr, sizeof(p->addr)) != MHD_YES) {
+                int err = errno;        /* MHD has closed the socket */
+
+                if (log_ratelimit_ok(key, sizeof(key)))
+                        log_warning("http: libmicrohttpd did not take a connection: %s", strerror(err));
+        }
         free(p);
 }
 
