@@ -20,7 +20,7 @@
  *  - stream_mhd (thread per connection) when the first request is GET or
  *    HEAD of a static file of at least http.stream_min_bytes and fewer than
  *    http.stream_connections streams run;
- *  - mhd (the epoll thread pool) for everything else.
+ *  - mhd (the worker pool) for everything else.
  *
  * The connection stays with that daemon for its life; both serve every route.
  * Why two: libmicrohttpd 0.9.75 sends a file in 128 KiB sendfile(2) calls,
@@ -72,8 +72,7 @@ void http_on_connection(void *cls, struct MHD_Connection *conn, void **ctx, enum
         struct http_service *s = cls;
         struct http_acceptor *a = &s->acceptor;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        const union MHD_ConnectionInfo *di = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
-        bool stream = di && s->stream_mhd && di->daemon == s->stream_mhd;
+        bool stream = http_conn_is_stream(s, conn);
         uint32_t ip;
 
         if (!ci || !ci->client_addr || ci->client_addr->sa_family != AF_INET)
@@ -94,8 +93,10 @@ void http_on_connection(void *cls, struct MHD_Connection *conn, void **ctx, enum
         }
 }
 
+/* Takes p off the pending list and out of the acceptor's epoll set. */
 static void pending_unlink(struct http_acceptor *a, struct http_pending *p)
 {
+        epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, p->fd, NULL);
         *(p->prev ? &p->prev->next : &a->head) = p->next;
         *(p->next ? &p->next->prev : &a->tail) = p->prev;
         p->prev = p->next = NULL;
@@ -187,18 +188,14 @@ static void accept_batch(struct http_service *s, uint64_t now)
 static struct MHD_Daemon *daemon_for(struct http_service *s, const char *buf, size_t n)
 {
         struct http_acceptor *a = &s->acceptor;
-        struct http_target *t;
+        struct http_target t;
         const char *raw;
         size_t len;
-        bool big, room;
+        bool room;
 
-        if (!s->stream_mhd || http_request_line_target(buf, n, &raw, &len) < 0)
-                return s->mhd;
-        t = malloc(sizeof(*t));
-        big = t && http_target_parse(raw, len, t) == 0 && http_is_static_path(s, t->path) &&
-              http_static_is_large(s, t->path, s->cfg->http.stream_min_bytes);
-        free(t);
-        if (!big)
+        if (!s->stream_mhd || http_request_line_target(buf, n, &raw, &len) < 0 ||
+            http_target_parse(raw, len, &t) < 0 || !http_is_static_path(s, t.path) ||
+            !http_static_is_large(s, t.path, s->cfg->http.stream_min_bytes))
                 return s->mhd;
         pthread_mutex_lock(&a->lock);
         room = a->streams < s->cfg->http.stream_connections;
@@ -217,7 +214,6 @@ static void pending_ready(struct http_service *s, struct http_pending *p)
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return;
-        epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, p->fd, NULL);
         if (n <= 0) {
                 pending_drop(a, p);     /* closed (or reset) before a request */
                 return;
@@ -238,10 +234,8 @@ static void pending_ready(struct http_service *s, struct http_pending *p)
 /* Connections that sent nothing within the idle timeout; the list is in deadline order. */
 static void expire(struct http_acceptor *a, uint64_t now)
 {
-        while (a->head && a->head->deadline <= now) {
-                epoll_ctl(a->epoll_fd, EPOLL_CTL_DEL, a->head->fd, NULL);
+        while (a->head && a->head->deadline <= now)
                 pending_drop(a, a->head);
-        }
 }
 
 static int next_timeout_ms(const struct http_acceptor *a, uint64_t now)

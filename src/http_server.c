@@ -43,7 +43,7 @@
 static _Thread_local struct http_worker_slot *tls_slot;
 static _Thread_local const struct http_service *tls_owner;
 
-static bool on_stream_daemon(const struct http_service *s, struct MHD_Connection *conn)
+bool http_conn_is_stream(const struct http_service *s, struct MHD_Connection *conn)
 {
         const union MHD_ConnectionInfo *di = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
 
@@ -60,7 +60,7 @@ static struct http_worker_slot *worker_slot(struct http_service *s, struct MHD_C
         static _Thread_local struct http_worker_slot unwatched;
 
         if (tls_owner != s) {
-                if (on_stream_daemon(s, conn)) {
+                if (http_conn_is_stream(s, conn)) {
                         tls_slot = &unwatched;
                 } else {
                         unsigned i = atomic_fetch_add(&s->n_slots, 1);
@@ -146,10 +146,21 @@ static enum MHD_Result serve_metrics(struct http_request *req)
         return http_respond_buffer(req, 200, buf_steal(&out), len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* Whether route() sends path to http_static_serve(); the acceptor asks the same. */
+bool http_is_static_path(const struct http_service *s, const char *path)
+{
+        return strcmp(path, "/healthz") != 0 && strcmp(path, "/metrics") != 0 && strcmp(path, s->script_path) != 0 &&
+               !http_api_path(path);
+}
+
 static enum MHD_Result route(struct http_request *req)
 {
         const char *p = req->target.path;
 
+        if (http_is_static_path(req->svc, p)) {
+                req->route = HTTP_ROUTE_STATIC;
+                return http_static_serve(req);
+        }
         if (strcmp(p, "/healthz") == 0) {
                 req->route = HTTP_ROUTE_HEALTHZ;
                 return http_respond_text(req, 200, "ok\n");
@@ -162,16 +173,7 @@ static enum MHD_Result route(struct http_request *req)
                 req->route = HTTP_ROUTE_SCRIPT;
                 return http_boot_serve(req);
         }
-        if (req->api)
-                return http_api_serve(req);
-        req->route = HTTP_ROUTE_STATIC;
-        return http_static_serve(req);
-}
-
-bool http_is_static_path(const struct http_service *s, const char *path)
-{
-        return strcmp(path, "/healthz") != 0 && strcmp(path, "/metrics") != 0 && strcmp(path, s->script_path) != 0 &&
-               !http_api_path(path);
+        return http_api_serve(req);     /* /v1/agent/ or /v1/admin/: all that is left */
 }
 
 /* A body announced on a request no route takes one for. */
@@ -284,7 +286,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         if (req) {
                 req->svc = s;
                 req->conn = conn;
-                req->stream = on_stream_daemon(s, conn);
+                req->stream = http_conn_is_stream(s, conn);
                 req->start_usec = now_monotonic_usec();
                 req->fd = -1;
                 req->route = HTTP_ROUTE_OTHER;

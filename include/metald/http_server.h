@@ -106,6 +106,8 @@ enum MHD_Result http_respond_buffer(struct http_request *req, unsigned status, c
 enum MHD_Result http_static_serve(struct http_request *req);
 /* Whether route() sends path to http_static_serve(). */
 bool http_is_static_path(const struct http_service *s, const char *path);
+/* Whether conn is served by stream_mhd (a thread of its own). */
+bool http_conn_is_stream(const struct http_service *s, struct MHD_Connection *conn);
 /* Whether path names a servable file of at least min_bytes (the acceptor's question). */
 bool http_static_is_large(const struct http_service *s, const char *path, uint64_t min_bytes);
 
