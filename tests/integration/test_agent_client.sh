@@ -26,7 +26,7 @@ mock_start() {
         MLOG=$T/mock-$1.log
         rm -f "$T/mock.ready"
         : >"$MLOG"
-        ip netns exec "$NS" python3 "$MOCK" --port "$PORT" --log "$MLOG" --nonce "$NONCE" --mac "$MAC" --scenario "$1" \
+        ip netns exec "$NS" python3 "$MOCK" --port "$PORT" --log "$MLOG" --nonce="$NONCE" --mac "$MAC" --scenario "$1" \
                 --session-file "$T/session-$1" --ready-file "$T/mock.ready" >>"$T/mock.stderr" 2>&1 &
         MOCK_PID=$!
         PIDS+=("$MOCK_PID")
@@ -117,11 +117,11 @@ expect_usage() {
 printf 'quiet\n' >"$T/empty-cmdline"
 expect_usage --cmdline "$T/empty-cmdline"
 grep -q "metald.url= is not on the kernel command line" "$T/usage.out" || fail "no missing-url message"
-expect_usage --cmdline "$T/empty-cmdline" --url http://h:1 --mac $MAC --nonce "${NONCE}x"
+expect_usage --cmdline "$T/empty-cmdline" --url http://h:1 --mac $MAC --nonce="${NONCE}x"
 grep -q "metald.nonce must be 22 base64url characters" "$T/usage.out" || fail "no nonce message"
-expect_usage --cmdline "$T/empty-cmdline" --url https://h:1 --mac $MAC --nonce "$NONCE"
+expect_usage --cmdline "$T/empty-cmdline" --url https://h:1 --mac $MAC --nonce="$NONCE"
 grep -q "metald.url must be http://HOST\[:PORT\]" "$T/usage.out" || fail "no url message"
-expect_usage --cmdline "$T/empty-cmdline" --url http://h:1 --mac 52:54:00 --nonce "$NONCE"
+expect_usage --cmdline "$T/empty-cmdline" --url http://h:1 --mac 52:54:00 --nonce="$NONCE"
 expect_usage --cmdline "$T/nonexistent"
 expect_usage --bogus
 "$AGENT" version | grep -q '^metald-agent ' || fail "version"
