@@ -22,15 +22,24 @@ ALL_CPPFLAGS := -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS   := $(WARNINGS) $(CFLAGS) -MMD -MP
 LIBS     := $(PKG_LIBS) -lpthread
 
-LIB_SRCS  := $(wildcard src/*.c)
-LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
+# One folder per subsystem (docs/ARCHITECTURE.md). core/ is the foundation of
+# both programs; the agent runs on the machine being provisioned and links its
+# own archive over core/, never the daemon's.
+CORE_SRCS  := $(wildcard src/core/*.c)
+AGENT_SRCS := $(wildcard src/agent/*.c)
+LIB_SRCS   := $(filter-out src/core/% src/agent/% src/cmd/%,$(wildcard src/*/*.c))
+CORE_OBJS  := $(CORE_SRCS:%.c=$(O)/%.o)
+AGENT_OBJS := $(AGENT_SRCS:%.c=$(O)/%.o)
+LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/%.o)
+DAEMON_LIBS := $(O)/libmetald.a $(O)/libmetald-core.a
+TEST_LIBS   := $(O)/libmetald.a $(O)/libmetald-agent.a $(O)/libmetald-core.a
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(O)/%.o)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 REPLAYERS := $(FUZZ_NAMES:%=$(O)/fuzz-replay-%)
 PROGRAMS  := $(O)/metald $(O)/metald-agent
 
-.PHONY: all check unit replay integration asan asan-check fuzz bench bench-deps bench-net bench-http \
+.PHONY: all check layout unit replay integration asan asan-check fuzz bench bench-deps bench-net bench-http \
         deps demo install clean pxe
 
 all: $(PROGRAMS) $(O)/unit-tests $(REPLAYERS) pxe
@@ -43,16 +52,24 @@ $(O)/libmetald.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/metald: $(O)/src/cmd/metald.o $(O)/libmetald.a
+$(O)/libmetald-core.a: $(CORE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/libmetald-agent.a: $(AGENT_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/metald: $(O)/src/cmd/metald.o $(DAEMON_LIBS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/metald-agent: $(O)/src/cmd/metald-agent.o $(O)/libmetald.a
+$(O)/metald-agent: $(O)/src/cmd/metald-agent.o $(O)/libmetald-agent.a $(O)/libmetald-core.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/unit-tests: $(UNIT_OBJS) $(O)/libmetald.a
+$(O)/unit-tests: $(UNIT_OBJS) $(TEST_LIBS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/fuzz-replay-%: $(O)/tests/fuzz/fuzz_%.o $(O)/tests/fuzz/replay.o $(O)/libmetald.a
+$(O)/fuzz-replay-%: $(O)/tests/fuzz/fuzz_%.o $(O)/tests/fuzz/replay.o $(TEST_LIBS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The TFTP root holds the iPXE binaries from Debian's ipxe package. They are
@@ -62,6 +79,12 @@ pxe:
 	@for f in undionly.kpxe ipxe.efi snponly.efi; do \
 		if [ -f $(IPXE_DIR)/$$f ] && ! cmp -s $(IPXE_DIR)/$$f pxe/$$f; then cp $(IPXE_DIR)/$$f pxe/$$f; fi; \
 	done
+
+# The folder map and the dependency rule (docs/ARCHITECTURE.md), from the
+# #include lines and from the symbols each object file uses.
+layout: $(LIB_OBJS) $(CORE_OBJS) $(AGENT_OBJS)
+	tests/check-layout.py --self-test
+	tests/check-layout.py --objects $(O) --docs docs/ARCHITECTURE.md docs/LIFECYCLE.md
 
 unit: $(O)/unit-tests
 	$(O)/unit-tests
@@ -80,6 +103,7 @@ asan:
 
 check: deps
 	$(MAKE) all
+	$(MAKE) layout
 	$(MAKE) unit
 	$(MAKE) replay
 	$(MAKE) integration
@@ -88,11 +112,11 @@ check: deps
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
 fuzz:
-	$(MAKE) O=build/fuzz CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS)" build/fuzz/libmetald.a
+	$(MAKE) O=build/fuzz CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS)" $(TEST_LIBS:$(O)/%=build/fuzz/%)
 	@set -e; for n in $(FUZZ_NAMES); do \
 		echo "  FUZZ  build/fuzz/fuzz-$$n"; \
 		$(FUZZ_CC) $(ALL_CPPFLAGS) $(WARNINGS) -O1 -g -fsanitize=fuzzer,address,undefined \
-			-o build/fuzz/fuzz-$$n tests/fuzz/fuzz_$$n.c build/fuzz/libmetald.a $(LIBS); \
+			-o build/fuzz/fuzz-$$n tests/fuzz/fuzz_$$n.c $(TEST_LIBS:$(O)/%=build/fuzz/%) $(LIBS); \
 	done
 
 bench: bench-net bench-http

@@ -103,6 +103,3 @@ int boot_escape_url(struct buf *out, const char *s);
 /* Appends s as space-separated words: unsafe bytes become '_', whitespace one space. */
 int boot_escape_words(struct buf *out, const char *s);
 
-/* Checks used by the configuration: 0, or -EINVAL (with a reason for the command line). */
-int boot_artifact_path_check(const char *path);
-int boot_cmdline_check(const char *cmdline, const char **ret_why);

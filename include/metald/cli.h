@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* Exit codes shared by every subcommand. */
-#define EXIT_OK     0
-#define EXIT_FAILED 1
-#define EXIT_USAGE  2
+#include <stdio.h>
+
+#include "metald/util.h"
+
+#define CLI_DEFAULT_CONFIG "/etc/metald/metald.yaml"
 
 int cli_main(int argc, char **argv);
+/* The usage text of `metald help`. */
+void cli_usage(FILE *f);
 /* One line naming what is wrong, a pointer to help; returns EXIT_USAGE. */
 int cli_usage_error(const char *what, const char *arg);
 /* status and machine subcommands, over the control socket. */

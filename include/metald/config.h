@@ -4,11 +4,47 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "metald/limits.h"
-#include "metald/machine.h"
-#include "metald/profile.h"
+
+/* Profiles decide which machine gets what (matching: metald/profile.h). */
+struct profile_label {
+        char key[PROFILE_MAX_WORD + 1];
+        char value[PROFILE_MAX_WORD + 1];
+};
+
+struct profile_match {
+        char mac[PROFILE_MAX_PATTERNS][PROFILE_MAX_WORD + 1];     /* glob, e.g. 52:54:00:* */
+        size_t n_mac;
+        char uuid[PROFILE_MAX_PATTERNS][PROFILE_MAX_WORD + 1];
+        size_t n_uuid;
+        char serial[PROFILE_MAX_PATTERNS][PROFILE_MAX_WORD + 1];
+        size_t n_serial;
+        char vendor[PROFILE_MAX_WORD + 1];                      /* glob */
+        char product[PROFILE_MAX_WORD + 1];                     /* glob */
+        struct profile_label labels[PROFILE_MAX_LABELS];
+        size_t n_labels;
+};
+
+enum profile_approval { PROFILE_APPROVE_MANUAL, PROFILE_APPROVE_AUTO };
+
+struct profile {
+        char name[PROFILE_MAX_WORD + 1];
+        struct profile_match match;
+        char image[PROFILE_MAX_WORD + 1];
+        char install_mode[PROFILE_MAX_WORD + 1];        /* "image" */
+        char disk[PROFILE_MAX_WORD + 1];                /* largest, smallest, ssd, hdd, or a device name */
+        char hostname[PROFILE_MAX_WORD + 1];            /* template: {mac} {serial} {uuid} */
+        char cluster[PROFILE_MAX_WORD + 1];
+        enum profile_approval approval;
+};
+
+/* How long each waiting state of the lifecycle may last (metald/machine.h). */
+struct lifecycle_timeouts {
+        uint32_t enroll_s, agent_s, imaging_s, imaged_s, join_s;
+};
 
 /* Addresses inside config structs are host byte order unless typed struct in_addr. */
 
@@ -154,3 +190,7 @@ void config_free(struct config *c);
 /* The boot file configured for an architecture, or NULL. */
 const char *config_boot_file(const struct config *c, uint16_t arch);
 const char *dhcp_mode_name(enum dhcp_mode m);
+/* The base URL machines reach metald's HTTP at (boot.http_url, else http://server_ip:port), no trailing '/'. */
+int config_base_url(const struct config *cfg, uint32_t server_ip, char *buf, size_t cap);
+/* The iPXE script's URL: the base URL + "/" + boot.script. */
+int config_script_url(const struct config *cfg, uint32_t server_ip, char *buf, size_t cap);

@@ -8,6 +8,7 @@
 #include "metald/dhcp.h"
 #include "metald/dhcp_lease.h"
 #include "metald/store.h"
+#include "metald/runtime.h"
 
 /* What the decision needs to know about one client, read from its packet. */
 struct dhcp_client_info {
@@ -42,8 +43,6 @@ struct dhcp_boot {
 /* Pure: the boot file or URL for a client, given our address on its link. */
 void dhcp_boot_select(const struct config *cfg, const struct dhcp_client_info *ci, uint32_t server_ip,
                       bool proxy, struct dhcp_boot *ret);
-/* The iPXE script URL for machines reaching us at server_ip. */
-int dhcp_script_url(const struct config *cfg, uint32_t server_ip, char *buf, size_t cap);
 
 /* Where a datagram arrived. Filled by the I/O layer. */
 struct dhcp_link {
@@ -81,3 +80,15 @@ struct dhcp_server {
 /* Pure decision for one datagram. Mutates only the lease pool in srv. */
 int dhcp_decide(struct dhcp_server *srv, const struct dhcp_packet *p, const struct dhcp_link *link,
                 int64_t now, struct dhcp_verdict *v);
+
+/*
+ * The service runs its own thread with its own event loop, started and stopped
+ * by the daemon. start() returns only after its sockets are bound, so errors
+ * (port in use, missing root) reach the caller; stop() wakes the thread, joins
+ * it and frees everything; heartbeat() is the monotonic time of the thread's
+ * last loop iteration, for the watchdog.
+ */
+struct dhcp_service;
+int dhcp_service_start(const struct runtime *rt, struct dhcp_service **ret);
+void dhcp_service_stop(struct dhcp_service *s);
+uint64_t dhcp_service_heartbeat(const struct dhcp_service *s);

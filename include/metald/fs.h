@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 /*
@@ -25,3 +27,13 @@ int fs_open_beneath_walk(int root_fd, const char *path, int flags, int *ret_fd);
  * (-EISDIR, -EACCES); fills *ret_st when it is given.
  */
 int fs_check_regular(int fd, struct stat *ret_st);
+
+#define FS_SHA256_BYTES 32
+/* SHA-256 of n bytes at p: 0, or -EIO. */
+int fs_sha256(const void *p, size_t n, uint8_t out[FS_SHA256_BYTES]);
+/*
+ * Reads a whole regular file of at most max bytes into a new buffer (the
+ * caller frees it), with its SHA-256 when sha256 is given. -EFBIG when larger,
+ * -ESTALE when it grew while being read.
+ */
+int fs_read_file(const char *path, size_t max, uint8_t sha256[FS_SHA256_BYTES], uint8_t **ret, size_t *ret_len);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "metald/buf.h"
+#include "metald/fs.h"
 #include "metald/config.h"
 #include "metald/limits.h"
 
@@ -56,8 +57,6 @@ int elf_read_modinfo(const void *data, size_t size, struct elf_modinfo *ret);
 
 /* Kernel modules */
 
-/* 1 to INITRAMFS_MAX_MODULE_NAME letters, digits, '-' and '_'. */
-bool initramfs_module_name_ok(const char *s);
 /* "pci-hyperv-intf" -> "pci_hyperv_intf", as the kernel compares module names. */
 void initramfs_module_name_normalize(char *s);
 
@@ -118,10 +117,6 @@ struct initramfs_libs {
 int initramfs_libs_resolve(const char *binary, const char *const *dirs, size_t n_dirs,
                            struct initramfs_libs *ret, char *why, size_t why_len);
 void initramfs_libs_free(struct initramfs_libs *l);
-
-/* Reads a whole regular file of at most max bytes, hashing it; *ret is the caller's to free. */
-int initramfs_read_file(const char *path, size_t max, uint8_t sha256[INITRAMFS_SHA256_BYTES],
-                        uint8_t **ret, size_t *ret_len);
 
 /* The scripts and files /init works with */
 

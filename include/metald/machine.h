@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "metald/config.h"
+
 /*
  * The machine lifecycle as data: states, events, and one transition table.
  * fsm_step() is pure; the registry (machine_registry.c) commits its result
@@ -54,10 +56,6 @@ enum machine_wait {
         MW_IMAGING,             /* agent liveness, and imaging_timeout overall */
         MW_METALD,              /* transient: metald itself acts next; fails on restart */
         MW_JOIN,                /* the node must join: join_timeout */
-};
-
-struct lifecycle_timeouts {
-        uint32_t enroll_s, agent_s, imaging_s, imaged_s, join_s;
 };
 
 struct fsm_result {

@@ -6,13 +6,14 @@
 #include <stdint.h>
 
 #include "metald/buf.h"
-#include "metald/dhcp.h"
 
 /*
  * Process-wide counters and histograms, updated lock-free by every thread and
  * rendered in Prometheus text format by the HTTP /metrics route.
  */
 #define METRICS_HIST_BUCKETS 12
+/* DHCP message types by option 53's value: 0 (none or invalid), DISCOVER (1) to INFORM (8). */
+#define METRICS_DHCP_TYPES 9
 
 struct metrics_hist {
         _Atomic uint64_t bucket[METRICS_HIST_BUCKETS];  /* cumulative upper bounds in metrics.c */
@@ -31,8 +32,8 @@ enum http_route_metric { HTTP_ROUTE_STATIC, HTTP_ROUTE_SCRIPT, HTTP_ROUTE_METRIC
 #define HTTP_STATUS_CLASSES 5   /* 1xx to 5xx */
 
 struct metrics {
-        _Atomic uint64_t dhcp_rx[_DHCP_MSG_MAX][_DHCP_V_MAX];   /* by message type and verdict */
-        _Atomic uint64_t dhcp_tx[_DHCP_MSG_MAX];
+        _Atomic uint64_t dhcp_rx[METRICS_DHCP_TYPES][_DHCP_V_MAX];   /* by message type and verdict */
+        _Atomic uint64_t dhcp_tx[METRICS_DHCP_TYPES];
         _Atomic uint64_t dhcp_store_commits;
         struct metrics_hist dhcp_latency;                       /* receive to send */
         _Atomic uint64_t tftp_started, tftp_completed, tftp_failed;

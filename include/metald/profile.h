@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metald/config.h"
 #include "metald/limits.h"
 
 /*
@@ -13,37 +14,6 @@
  * equal specificity are a tie, and the machine gets no profile until an
  * operator resolves it.
  */
-struct profile_label {
-        char key[PROFILE_MAX_WORD + 1];
-        char value[PROFILE_MAX_WORD + 1];
-};
-
-struct profile_match {
-        char mac[PROFILE_MAX_PATTERNS][PROFILE_MAX_WORD + 1];     /* glob, e.g. 52:54:00:* */
-        size_t n_mac;
-        char uuid[PROFILE_MAX_PATTERNS][PROFILE_MAX_WORD + 1];
-        size_t n_uuid;
-        char serial[PROFILE_MAX_PATTERNS][PROFILE_MAX_WORD + 1];
-        size_t n_serial;
-        char vendor[PROFILE_MAX_WORD + 1];                      /* glob */
-        char product[PROFILE_MAX_WORD + 1];                     /* glob */
-        struct profile_label labels[PROFILE_MAX_LABELS];
-        size_t n_labels;
-};
-
-enum profile_approval { PROFILE_APPROVE_MANUAL, PROFILE_APPROVE_AUTO };
-
-struct profile {
-        char name[PROFILE_MAX_WORD + 1];
-        struct profile_match match;
-        char image[PROFILE_MAX_WORD + 1];
-        char install_mode[PROFILE_MAX_WORD + 1];        /* "image" */
-        char disk[PROFILE_MAX_WORD + 1];                /* largest, smallest, ssd, hdd, or a device name */
-        char hostname[PROFILE_MAX_WORD + 1];            /* template: {mac} {serial} {uuid} */
-        char cluster[PROFILE_MAX_WORD + 1];
-        enum profile_approval approval;
-};
-
 /* What a machine is known by when profiles are matched. */
 struct profile_facts {
         uint8_t mac[6];
@@ -62,6 +32,3 @@ enum profile_choice profile_choose(const struct profile *p, size_t n, const stru
 
 /* The machine's name: the profile's template filled in, or m-<mac>. Always a safe DNS label. */
 void profile_machine_name(const struct profile *p, const struct profile_facts *f, char *buf, size_t cap);
-
-/* Checks a label list "k=v,k=v": 0 or -EINVAL. */
-int profile_labels_check(const char *labels);

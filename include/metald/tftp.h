@@ -7,6 +7,7 @@
 
 #include "metald/limits.h"
 #include "metald/metrics.h"
+#include "metald/runtime.h"
 
 /*
  * TFTP read service (RFC 1350, 2347, 2348, 2349, 7440) in three layers:
@@ -203,3 +204,9 @@ static inline size_t tftp_block_len(const struct tftp_xfer *x, uint64_t block)
 
         return off >= x->size ? 0 : (size_t)(x->size - off < x->blksize ? x->size - off : x->blksize);
 }
+
+/* The TFTP service; see metald/dhcp_server.h for how services start and stop. */
+struct tftp_service;
+int tftp_service_start(const struct runtime *rt, struct tftp_service **ret);
+void tftp_service_stop(struct tftp_service *s);
+uint64_t tftp_service_heartbeat(const struct tftp_service *s);

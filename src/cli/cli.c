@@ -10,36 +10,6 @@
 #include "metald/util.h"
 #include "metald/version.h"
 
-#define DEFAULT_CONFIG "/etc/metald/metald.yaml"
-
-static const char usage_text[] =
-        "usage: metald <command> [options]\n"
-        "\n"
-        "commands:\n"
-        "  serve [--config FILE]          run the daemon (DHCP, TFTP, HTTP)\n"
-        "  config check [--config FILE]   validate a configuration file\n"
-        "  status [--json] [--watch]      machines per state, then one line per machine\n"
-        "  machine list                   the same table as status\n"
-        "  machine show NAME|MAC          inventory and timeline of one machine\n"
-        "  machine approve NAME|MAC       let a registered machine be imaged\n"
-        "  machine reimage NAME|MAC       image a ready or failed machine again\n"
-        "  machine retire NAME|MAC        take a machine out of service\n"
-        "  machine forget NAME|MAC        delete a machine; it is discovered anew\n"
-        "  machine label NAME|MAC K=V,..  set the labels profiles match on\n"
-        "  enroll-image build             build the enrollment initramfs [--output PATH]\n"
-        "  version                        print the version\n"
-        "  help                           show this text\n"
-        "\n"
-        "The default configuration file is " DEFAULT_CONFIG ".\n"
-        "status and machine talk to the daemon over --socket PATH (default /run/metald/control.sock).\n"
-        "Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error.\n";
-
-int cli_usage_error(const char *what, const char *arg)
-{
-        fprintf(stderr, "metald: %s%s%s\nTry 'metald help'.\n", what, arg ? ": " : "", arg ? arg : "");
-        return EXIT_USAGE;
-}
-
 /* Reads --config FILE (the only option these commands take): 0 to go on (*done after --help), or EXIT_USAGE. */
 static int parse_config_opt(int argc, char **argv, const char **ret_path, bool *done)
 {
@@ -50,7 +20,7 @@ static int parse_config_opt(int argc, char **argv, const char **ret_path, bool *
         };
         int c;
 
-        *ret_path = DEFAULT_CONFIG;
+        *ret_path = CLI_DEFAULT_CONFIG;
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) >= 0) {
@@ -59,7 +29,7 @@ static int parse_config_opt(int argc, char **argv, const char **ret_path, bool *
                         *ret_path = optarg;
                         break;
                 case 'h':
-                        fputs(usage_text, stdout);
+                        cli_usage(stdout);
                         *done = true;
                         return 0;
                 default:
@@ -137,7 +107,7 @@ int cli_main(int argc, char **argv)
                 return EXIT_OK;
         }
         if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-                fputs(usage_text, stdout);
+                cli_usage(stdout);
                 return EXIT_OK;
         }
         for (size_t i = 0; i < ARRAY_SIZE(commands); i++)

@@ -6,7 +6,6 @@
 #include <stdio.h>
 
 #include "metald/agent.h"
-#include "metald/cli.h"
 #include "metald/log.h"
 #include "metald/util.h"
 #include "metald/version.h"

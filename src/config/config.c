@@ -3,9 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "metald/boot_script.h"
+#include "metald/syntax.h"
 #include "metald/config.h"
-#include "metald/initramfs.h"
 #include "metald/log.h"
 #include "metald/util.h"
 #include "metald/yaml_tree.h"
@@ -544,7 +543,7 @@ static int parse_extra_modules(struct cfg *c, struct ynode *build, struct boot_e
                 snprintf(item, sizeof(item), "%s[%zu]", full, b->n_extra_modules);
                 if (want(c, m, item, YNODE_SCALAR) < 0)
                         return -EINVAL;
-                if (!initramfs_module_name_ok(m->value))
+                if (!syntax_module_name(m->value))
                         return bad(c, m, item, "'%s' is not a module name (1 to %d letters, digits, - and _)",
                                    shown(m, v, sizeof(v)), INITRAMFS_MAX_MODULE_NAME);
                 str_copy(b->extra_modules[b->n_extra_modules++], sizeof(b->extra_modules[0]), m->value);
@@ -599,14 +598,14 @@ static int parse_boot_enroll(struct cfg *c, struct ynode *boot, struct boot_enro
                 if (get_str(c, n, keys[i], "boot.enroll", dst[i], BOOT_MAX_ARTIFACT_PATH + 1) < 0)
                         return -EINVAL;
                 join(full, sizeof(full), "boot.enroll", keys[i]);
-                if (ynode_get(n, keys[i]) && boot_artifact_path_check(dst[i]) < 0)
+                if (ynode_get(n, keys[i]) && syntax_artifact_path(dst[i]) < 0)
                         return bad(c, ynode_get(n, keys[i]), full,
                                    "'%s' is not a relative path of letters, digits and . _ - + ~ /",
                                    shown(ynode_get(n, keys[i]), v, sizeof(v)));
         }
         if (get_str(c, n, "cmdline", "boot.enroll", e->cmdline, sizeof(e->cmdline)) < 0)
                 return -EINVAL;
-        if (boot_cmdline_check(e->cmdline, &why) < 0)
+        if (syntax_cmdline(e->cmdline, &why) < 0)
                 return bad(c, ynode_get(n, "cmdline"), "boot.enroll.cmdline", "%s", why);
         if (parse_boot_enroll_build(c, n, &e->build) < 0)
                 return -EINVAL;
@@ -736,7 +735,7 @@ static int parse_match_labels(struct cfg *c, struct ynode *match, const char *pa
                         return -EINVAL;
                 snprintf(pair, sizeof(pair), "%.63s=%.63s", l->key, l->value);
                 if (strlen(l->key) > PROFILE_MAX_WORD || strlen(l->value) > PROFILE_MAX_WORD ||
-                    profile_labels_check(pair) < 0)
+                    syntax_labels(pair) < 0)
                         return bad(c, l, item, "labels are letters, digits and - _ . / (at most %d each)",
                                    PROFILE_MAX_WORD);
                 str_copy(pl->key, sizeof(pl->key), l->key);
@@ -1018,4 +1017,34 @@ const char *config_boot_file(const struct config *c, uint16_t arch)
 const char *dhcp_mode_name(enum dhcp_mode m)
 {
         return m == DHCP_MODE_PROXY ? "proxy" : "full";
+}
+
+int config_base_url(const struct config *cfg, uint32_t server_ip, char *buf, size_t cap)
+{
+        char ip[16];
+        int n;
+
+        if (*cfg->boot.http_url)
+                n = snprintf(buf, cap, "%s", cfg->boot.http_url);
+        else {
+                format_ipv4(ip, (struct in_addr){ htonl(server_ip) });
+                n = snprintf(buf, cap, "http://%s:%u", ip, cfg->http.port);
+        }
+        if (n < 0 || (size_t)n >= cap)
+                return -ENAMETOOLONG;
+        /* no trailing slash: paths are appended with one */
+        while (n > 0 && buf[n - 1] == '/')
+                buf[--n] = '\0';
+        return 0;
+}
+
+int config_script_url(const struct config *cfg, uint32_t server_ip, char *buf, size_t cap)
+{
+        char base[256];
+        int n;
+
+        if (config_base_url(cfg, server_ip, base, sizeof(base)) < 0)
+                return -ENAMETOOLONG;
+        n = snprintf(buf, cap, "%s/%s", base, cfg->boot.script);
+        return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }

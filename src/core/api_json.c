@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "api_json.h"
+#include "metald/api_json.h"
 #include "metald/limits.h"
 #include "metald/util.h"
 

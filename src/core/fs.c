@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -155,4 +156,40 @@ int fs_open_beneath_walk(int root_fd, const char *path, int flags, int *ret_fd)
         if (flags_create(flags))
                 return -EINVAL;
         return open_checked(root_fd, path, flags, true, ret_fd);
+}
+
+int fs_sha256(const void *p, size_t n, uint8_t out[FS_SHA256_BYTES])
+{
+        unsigned len = 0;
+
+        return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 && len == FS_SHA256_BYTES ? 0 : -EIO;
+}
+
+int fs_read_file(const char *path, size_t max, uint8_t sha256[FS_SHA256_BYTES], uint8_t **ret,
+                        size_t *ret_len)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        _cleanup_free_ uint8_t *data = NULL;
+        size_t len = 0;
+        struct stat st;
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        if ((r = fs_check_regular(fd, &st)) < 0)
+                return r;
+        if ((uint64_t)st.st_size > max)
+                return -EFBIG;
+        /* one byte more than the size, to see a file that grew while we read it */
+        if (!(data = malloc((size_t)st.st_size + 1)))
+                return -ENOMEM;
+        if ((r = read_full(fd, data, (size_t)st.st_size + 1, &len)) < 0)
+                return r;
+        if (len > (size_t)st.st_size)
+                return -ESTALE;
+        if (sha256 && fs_sha256(data, len, sha256) < 0)
+                return -EIO;
+        *ret = TAKE_PTR(data);
+        *ret_len = len;
+        return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <strings.h>
 
-#include "metald/http.h"
+#include "metald/http_query.h"
 #include "metald/util.h"
 
 static int hex_digit(uint8_t c)

@@ -48,23 +48,26 @@ static int render_counter(struct buf *o, const char *name, const char *help, uin
 static int render_dhcp(struct buf *o)
 {
         static const char *const verdicts[] = { "reply", "silent", "drop", "malformed", "store_error" };
+        static const char *const types[METRICS_DHCP_TYPES] = {
+                "invalid", "DISCOVER", "OFFER", "REQUEST", "DECLINE", "ACK", "NAK", "RELEASE", "INFORM",
+        };
         int r = buf_puts(o, "# HELP metald_dhcp_received_total DHCP messages received, by type and verdict\n"
                             "# TYPE metald_dhcp_received_total counter\n");
 
-        for (int t = 0; r == 0 && t < _DHCP_MSG_MAX; t++)
+        for (int t = 0; r == 0 && t < METRICS_DHCP_TYPES; t++)
                 for (int v = 0; r == 0 && v < _DHCP_V_MAX; v++) {
                         uint64_t n = rd(&metrics.dhcp_rx[t][v]);
 
                         if (n)
                                 r = buf_printf(o, "metald_dhcp_received_total{type=\"%s\",verdict=\"%s\"} %llu\n",
-                                               t ? dhcp_msg_type_name(t) : "invalid", verdicts[v],
+                                               types[t], verdicts[v],
                                                (unsigned long long)n);
                 }
         if (r == 0)
                 r = buf_puts(o, "# HELP metald_dhcp_sent_total DHCP replies sent, by type\n"
                                 "# TYPE metald_dhcp_sent_total counter\n");
-        for (int t = 1; r == 0 && t < _DHCP_MSG_MAX; t++)
-                r = buf_printf(o, "metald_dhcp_sent_total{type=\"%s\"} %llu\n", dhcp_msg_type_name(t),
+        for (int t = 1; r == 0 && t < METRICS_DHCP_TYPES; t++)
+                r = buf_printf(o, "metald_dhcp_sent_total{type=\"%s\"} %llu\n", types[t],
                                (unsigned long long)rd(&metrics.dhcp_tx[t]));
         if (r == 0)
                 r = render_counter(o, "metald_dhcp_store_commits_total", "Lease database transactions",

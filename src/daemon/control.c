@@ -7,8 +7,10 @@
 
 #include "metald/api.h"
 #include "metald/log.h"
-#include "metald/services.h"
+#include "metald/runtime.h"
 #include "metald/util.h"
+
+#include "control.h"
 
 /*
  * The operator interface: the admin API on a unix socket. Who may connect is

@@ -8,12 +8,16 @@
 #include <systemd/sd-daemon.h>
 
 #include "metald/daemon.h"
+#include "metald/dhcp_server.h"
+#include "metald/http_service.h"
 #include "metald/initramfs.h"
 #include "metald/log.h"
 #include "metald/registry.h"
-#include "metald/services.h"
+#include "metald/tftp.h"
 #include "metald/util.h"
 #include "metald/version.h"
+
+#include "control.h"
 
 #define DAEMON_TICK_USEC (1 * USEC_PER_SEC)
 #define DAEMON_SWEEP_USEC (5 * USEC_PER_SEC)

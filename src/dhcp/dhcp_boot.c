@@ -104,36 +104,6 @@ int dhcp_client_info_from(const struct dhcp_packet *p, struct dhcp_client_info *
         return 0;
 }
 
-static int base_url(const struct config *cfg, uint32_t server_ip, char *buf, size_t cap)
-{
-        char ip[16];
-        int n;
-
-        if (*cfg->boot.http_url)
-                n = snprintf(buf, cap, "%s", cfg->boot.http_url);
-        else {
-                format_ipv4(ip, (struct in_addr){ htonl(server_ip) });
-                n = snprintf(buf, cap, "http://%s:%u", ip, cfg->http.port);
-        }
-        if (n < 0 || (size_t)n >= cap)
-                return -ENAMETOOLONG;
-        /* no trailing slash: paths are appended with one */
-        while (n > 0 && buf[n - 1] == '/')
-                buf[--n] = '\0';
-        return 0;
-}
-
-int dhcp_script_url(const struct config *cfg, uint32_t server_ip, char *buf, size_t cap)
-{
-        char base[256];
-        int n;
-
-        if (base_url(cfg, server_ip, base, sizeof(base)) < 0)
-                return -ENAMETOOLONG;
-        n = snprintf(buf, cap, "%s/%s", base, cfg->boot.script);
-        return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
 void dhcp_boot_select(const struct config *cfg, const struct dhcp_client_info *ci, uint32_t server_ip,
                       bool proxy, struct dhcp_boot *ret)
 {
@@ -146,13 +116,13 @@ void dhcp_boot_select(const struct config *cfg, const struct dhcp_client_info *c
         ret->vendor_class = ci->http_boot ? "HTTPClient" : "PXEClient";
         if (ci->ipxe) {
                 /* iPXE, ROM or chainloaded: the script, never another iPXE binary */
-                ret->present = dhcp_script_url(cfg, server_ip, ret->file, sizeof(ret->file)) == 0;
+                ret->present = config_script_url(cfg, server_ip, ret->file, sizeof(ret->file)) == 0;
                 return;
         }
         if (!file)
                 return;                 /* unknown architecture: nothing we can boot */
         if (ci->http_boot) {
-                if (base_url(cfg, server_ip, base, sizeof(base)) < 0)
+                if (config_base_url(cfg, server_ip, base, sizeof(base)) < 0)
                         return;
                 ret->present = (size_t)snprintf(ret->file, sizeof(ret->file), "%s/%s", base, file) <
                                sizeof(ret->file);

@@ -15,9 +15,10 @@
 #include "metald/dhcp_server.h"
 #include "metald/log.h"
 #include "metald/metrics.h"
-#include "metald/services.h"
 #include "metald/store.h"
 #include "metald/util.h"
+
+_Static_assert(_DHCP_MSG_MAX == METRICS_DHCP_TYPES, "metrics count every DHCP message type");
 
 /* One received datagram and what we decided about it. */
 struct dhcp_slot {

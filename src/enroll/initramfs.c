@@ -40,42 +40,6 @@ _printf_(3, 4) static void why_set(char *why, size_t len, const char *fmt, ...)
         va_end(ap);
 }
 
-static int sha256_buf(const void *p, size_t n, uint8_t out[INITRAMFS_SHA256_BYTES])
-{
-        unsigned len = 0;
-
-        return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 && len == INITRAMFS_SHA256_BYTES ? 0 : -EIO;
-}
-
-int initramfs_read_file(const char *path, size_t max, uint8_t sha256[INITRAMFS_SHA256_BYTES], uint8_t **ret,
-                        size_t *ret_len)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        _cleanup_free_ uint8_t *data = NULL;
-        size_t len = 0;
-        struct stat st;
-        int r;
-
-        if (fd < 0)
-                return -errno;
-        if ((r = fs_check_regular(fd, &st)) < 0)
-                return r;
-        if ((uint64_t)st.st_size > max)
-                return -EFBIG;
-        /* one byte more than the size, to see a file that grew while we read it */
-        if (!(data = malloc((size_t)st.st_size + 1)))
-                return -ENOMEM;
-        if ((r = read_full(fd, data, (size_t)st.st_size + 1, &len)) < 0)
-                return r;
-        if (len > (size_t)st.st_size)
-                return -ESTALE;
-        if (sha256 && sha256_buf(data, len, sha256) < 0)
-                return -EIO;
-        *ret = TAKE_PTR(data);
-        *ret_len = len;
-        return 0;
-}
-
 static bool agent_exists(const char *path)
 {
         return access(path, R_OK) == 0;
@@ -190,7 +154,7 @@ static int plan_generated(struct initramfs_plan *p, const char *path, uint32_t m
         if (!e || !(e->data = strdup(text)))
                 return -ENOMEM;
         e->size = strlen(text);
-        return sha256_buf(text, e->size, e->sha256);
+        return fs_sha256(text, e->size, e->sha256);
 }
 
 static int plan_source(struct initramfs_plan *p, const char *path, uint32_t mode, const char *source,
@@ -212,7 +176,7 @@ static int plan_symlink(struct initramfs_plan *p, const char *path, const char *
 
         if (!e || !(e->data = strdup(target)))
                 return -ENOMEM;
-        return sha256_buf(target, strlen(target), e->sha256);
+        return fs_sha256(target, strlen(target), e->sha256);
 }
 
 static int plan_busybox(struct initramfs_plan *p, const char *busybox, char *why, size_t why_len)
@@ -222,7 +186,7 @@ static int plan_busybox(struct initramfs_plan *p, const char *busybox, char *why
         char link[64];
         struct elf_dynamic d;
         size_t len = 0;
-        int r = initramfs_read_file(busybox, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
+        int r = fs_read_file(busybox, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
 
         if (r < 0) {
                 why_set(why, why_len, "cannot read busybox %s: %s", busybox, strerror(-r));
@@ -290,7 +254,7 @@ static int plan_agent(struct initramfs_plan *p, const char *agent, char *why, si
         _cleanup_free_ uint8_t *data = NULL;
         uint8_t sha256[INITRAMFS_SHA256_BYTES];
         size_t len = 0;
-        int r = initramfs_read_file(agent, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
+        int r = fs_read_file(agent, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
 
         if (r < 0) {
                 why_set(why, why_len, "cannot read metald-agent %s: %s (see boot.enroll.build.agent)", agent,

@@ -2,6 +2,7 @@
 #include <elf.h>
 
 #include "metald/initramfs.h"
+#include "metald/syntax.h"
 #include "metald/util.h"
 
 /*
@@ -278,14 +279,6 @@ int elf_read_dynamic(const void *data, size_t size, struct elf_dynamic *ret)
         return 0;
 }
 
-bool initramfs_module_name_ok(const char *s)
-{
-        size_t n = strlen(s);
-
-        return n >= 1 && n <= INITRAMFS_MAX_MODULE_NAME &&
-               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
-}
-
 void initramfs_module_name_normalize(char *s)
 {
         for (; *s; s++)
@@ -299,7 +292,7 @@ static int modinfo_name(const char *s, size_t len, char dst[INITRAMFS_MAX_MODULE
                 return -EBADMSG;
         memcpy(dst, s, len);
         dst[len] = '\0';
-        if (!initramfs_module_name_ok(dst))
+        if (!syntax_module_name(dst))
                 return -EBADMSG;
         initramfs_module_name_normalize(dst);
         return 0;

@@ -195,7 +195,7 @@ static int try_candidate(struct libs_ctx *c, const char *dir, const char *name, 
         if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
             path_normalize(path, dest, sizeof(dest)) < 0)
                 return 0;
-        r = initramfs_read_file(path, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
+        r = fs_read_file(path, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
         if (r == -ENOENT || r == -ENOTDIR || r == -EISDIR || r == -ELOOP || r == -EACCES)
                 return 0;
         if (r < 0) {
@@ -274,7 +274,7 @@ static int add_interp(struct libs_ctx *c, const char *interp)
                 why_set(c, "the ELF interpreter path of the agent is not usable");
                 return -EINVAL;
         }
-        r = initramfs_read_file(interp, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
+        r = fs_read_file(interp, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
         if (r < 0) {
                 why_set(c, "cannot read the ELF interpreter %s: %s", interp, strerror(-r));
                 return r;
@@ -306,7 +306,7 @@ static int libs_start(struct libs_ctx *c, const char *binary)
         _cleanup_free_ char *abs = NULL;
         struct elf_dynamic d;
         size_t len = 0;
-        int r = initramfs_read_file(binary, INITRAMFS_MAX_ELF_BYTES, NULL, &data, &len);
+        int r = fs_read_file(binary, INITRAMFS_MAX_ELF_BYTES, NULL, &data, &len);
 
         if (r < 0) {
                 why_set(c, "cannot read %s: %s", binary, strerror(-r));

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "metald/initramfs.h"
+#include "metald/syntax.h"
 #include "metald/log.h"
 #include "metald/util.h"
 
@@ -70,7 +71,7 @@ static int module_file_name(const char *file, char name[INITRAMFS_MAX_MODULE_NAM
                         return -EINVAL;
                 memcpy(name, file, len - sl);
                 name[len - sl] = '\0';
-                if (!initramfs_module_name_ok(name))
+                if (!syntax_module_name(name))
                         return -EINVAL;
                 initramfs_module_name_normalize(name);
                 *ret = module_suffixes[i].unpack;
@@ -227,7 +228,7 @@ static int builtin_load(struct kmod_tree *t)
 
         if (asprintf(&path, "%s/modules.builtin", t->dir) < 0)
                 return -ENOMEM;
-        r = initramfs_read_file(path, INITRAMFS_MAX_BUILTIN_BYTES, NULL, &data, &len);
+        r = fs_read_file(path, INITRAMFS_MAX_BUILTIN_BYTES, NULL, &data, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0) {
@@ -418,7 +419,7 @@ int initramfs_modules_resolve(const char *dir, const char *const *names, size_t 
         for (size_t i = 0; r == 0 && i < n_names; i++) {
                 char name[INITRAMFS_MAX_MODULE_NAME + 1];
 
-                if (!initramfs_module_name_ok(names[i])) {
+                if (!syntax_module_name(names[i])) {
                         char esc[80];
 
                         why_set(t, "'%s' is not a kernel module name",
@@ -511,7 +512,7 @@ int initramfs_module_read(const char *path, enum initramfs_unpack u, uint8_t sha
 {
         _cleanup_free_ uint8_t *data = NULL;
         size_t len = 0;
-        int r = initramfs_read_file(path, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
+        int r = fs_read_file(path, INITRAMFS_MAX_ELF_BYTES, sha256, &data, &len);
 
         if (r < 0)
                 return r;

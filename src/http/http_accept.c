@@ -7,9 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "metald/http_server.h"
 #include "metald/log.h"
 #include "metald/util.h"
+
+#include "http_accept.h"
+#include "http_conn.h"
+#include "http_route.h"
+#include "http_static.h"
 
 /*
  * The acceptor: one thread owns the listening socket. It accepts, applies the

@@ -3,10 +3,11 @@
 #include <stdio.h>
 
 #include "metald/api.h"
-#include "metald/http_server.h"
 #include "metald/log.h"
 #include "metald/secret.h"
 #include "metald/util.h"
+
+#include "http_api.h"
 
 #define ADMIN_TOKEN_MIN_BYTES 32        /* a shorter token is too easy to guess */
 

@@ -4,10 +4,11 @@
 
 #include "metald/boot_script.h"
 #include "metald/fs.h"
-#include "metald/http_server.h"
 #include "metald/log.h"
 #include "metald/registry.h"
 #include "metald/util.h"
+
+#include "http_boot.h"
 
 static bool artifact_present(int root_fd, const char *path)
 {

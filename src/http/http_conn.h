@@ -2,9 +2,8 @@
 #pragma once
 
 /*
- * Shared by the HTTP layer's files (http_server.c: daemon, limits, routing,
- * access log, heartbeat; http_static.c: artifacts; http_boot.c: the iPXE
- * script route). Nothing outside them includes this.
+ * The service, its acceptor and one request, shared by every file of the HTTP
+ * service, with the calls every route answers through (http_conn.c).
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -99,29 +98,8 @@ enum MHD_Result http_respond_text(struct http_request *req, unsigned status, con
 /* An owned buffer (freed by MHD) as the body. */
 enum MHD_Result http_respond_buffer(struct http_request *req, unsigned status, char *data, size_t len,
                                     const char *content_type);
+/* Whether conn is served by stream_mhd (a thread of its own). */
+bool http_conn_is_stream(const struct http_service *s, struct MHD_Connection *conn);
 
 /* Built artifacts are served from the state directory under this path, ahead of http.root. */
 #define HTTP_ENROLL_PREFIX "/_metald/enroll/"
-
-enum MHD_Result http_static_serve(struct http_request *req);
-/* Whether route() sends path to http_static_serve(). */
-bool http_is_static_path(const struct http_service *s, const char *path);
-/* Whether conn is served by stream_mhd (a thread of its own). */
-bool http_conn_is_stream(const struct http_service *s, struct MHD_Connection *conn);
-/* Whether path names a servable file of at least min_bytes (the acceptor's question). */
-bool http_static_is_large(const struct http_service *s, const char *path, uint64_t min_bytes);
-
-int http_acceptor_start(struct http_service *s);
-void http_acceptor_stop(struct http_service *s);
-void http_acceptor_free(struct http_service *s);
-/* Whether the acceptor loop has turned recently enough at monotonic time now. */
-bool http_acceptor_turning(const struct http_service *s, uint64_t now);
-/* MHD_OPTION_NOTIFY_CONNECTION for both daemons; cls is the service. */
-void http_on_connection(void *cls, struct MHD_Connection *conn, void **ctx, enum MHD_ConnectionNotificationCode code);
-enum MHD_Result http_boot_serve(struct http_request *req);
-/* /v1/agent/ and /v1/admin/. */
-bool http_api_path(const char *path);
-enum MHD_Result http_api_serve(struct http_request *req);
-enum MHD_Result http_api_error(struct http_request *req, int status, const char *msg);
-/* Reads the admin token file named in the configuration; -errno when unusable. */
-int http_admin_token_load(struct http_service *s);

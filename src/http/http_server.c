@@ -6,13 +6,14 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "metald/dhcp_server.h"
-#include "metald/http_server.h"
+#include "metald/http_service.h"
 #include "metald/log.h"
-#include "metald/services.h"
 #include "metald/util.h"
 
-#define HTTP_RETRY_AFTER "5"            /* seconds, sent with 503 */
+#include "http_accept.h"
+#include "http_api.h"
+#include "http_conn.h"
+#include "http_route.h"
 
 /*
  * Threading: two libmicrohttpd daemons behind one acceptor (http_accept.c),
@@ -42,13 +43,6 @@
 
 static _Thread_local struct http_worker_slot *tls_slot;
 static _Thread_local const struct http_service *tls_owner;
-
-bool http_conn_is_stream(const struct http_service *s, struct MHD_Connection *conn)
-{
-        const union MHD_ConnectionInfo *di = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
-
-        return s->stream_mhd && di && di->daemon == s->stream_mhd;
-}
 
 /*
  * Each pool thread claims a slot on its first callback; the heartbeat scans
@@ -82,161 +76,6 @@ static void slot_leave(struct http_worker_slot *slot)
         atomic_store_explicit(&slot->busy_since, 0, memory_order_relaxed);
 }
 
-enum MHD_Result http_queue(struct http_request *req, unsigned status, struct MHD_Response *resp,
-                           uint64_t body_bytes)
-{
-        enum MHD_Result r;
-
-        if (!resp)
-                return MHD_NO;          /* MHD closes the connection */
-        r = MHD_queue_response(req->conn, status, resp);
-        MHD_destroy_response(resp);
-        if (r == MHD_YES) {
-                req->status = status;
-                req->body_bytes = req->is_head ? 0 : body_bytes;
-        }
-        return r;
-}
-
-enum MHD_Result http_respond_text(struct http_request *req, unsigned status, const char *text)
-{
-        struct MHD_Response *resp =
-                MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
-
-        if (!resp)
-                return MHD_NO;
-        if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8") != MHD_YES ||
-            (status == 405 && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES) ||
-            (status == 503 &&
-             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, HTTP_RETRY_AFTER) != MHD_YES)) {
-                MHD_destroy_response(resp);
-                return MHD_NO;
-        }
-        return http_queue(req, status, resp, strlen(text));
-}
-
-enum MHD_Result http_respond_buffer(struct http_request *req, unsigned status, char *data, size_t len,
-                                    const char *content_type)
-{
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-
-        if (!resp) {
-                free(data);
-                return MHD_NO;
-        }
-        /* generated per request: never to be reused from a cache */
-        if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES) {
-                MHD_destroy_response(resp);
-                return MHD_NO;
-        }
-        return http_queue(req, status, resp, len);
-}
-
-static enum MHD_Result serve_metrics(struct http_request *req)
-{
-        struct buf out = BUF_INIT(HTTP_MAX_GENERATED_BYTES);
-        size_t len;
-
-        if (metrics_render(&out) < 0) {
-                buf_free(&out);
-                return http_respond_text(req, 503, "metrics unavailable\n");
-        }
-        len = out.len;
-        return http_respond_buffer(req, 200, buf_steal(&out), len, "text/plain; version=0.0.4; charset=utf-8");
-}
-
-/* Whether route() sends path to http_static_serve(); the acceptor asks the same. */
-bool http_is_static_path(const struct http_service *s, const char *path)
-{
-        return strcmp(path, "/healthz") != 0 && strcmp(path, "/metrics") != 0 && strcmp(path, s->script_path) != 0 &&
-               !http_api_path(path);
-}
-
-static enum MHD_Result route(struct http_request *req)
-{
-        const char *p = req->target.path;
-
-        if (http_is_static_path(req->svc, p)) {
-                req->route = HTTP_ROUTE_STATIC;
-                return http_static_serve(req);
-        }
-        if (strcmp(p, "/healthz") == 0) {
-                req->route = HTTP_ROUTE_HEALTHZ;
-                return http_respond_text(req, 200, "ok\n");
-        }
-        if (strcmp(p, "/metrics") == 0) {
-                req->route = HTTP_ROUTE_METRICS;
-                return serve_metrics(req);
-        }
-        if (strcmp(p, req->svc->script_path) == 0) {
-                req->route = HTTP_ROUTE_SCRIPT;
-                return http_boot_serve(req);
-        }
-        return http_api_serve(req);     /* /v1/agent/ or /v1/admin/: all that is left */
-}
-
-/* A body announced on a request no route takes one for. */
-static bool has_body(struct http_request *req)
-{
-        const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        const char *te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-
-        return te || (cl && strspn(cl, "0") != strlen(cl));
-}
-
-/*
- * The first call comes with the headers, before any body: refusals made here
- * make MHD close the connection instead of reading what the client sends.
- */
-static enum MHD_Result first_call(struct http_request *req, const char *method)
-{
-        const char *cl;
-        int r;
-
-        str_copy(req->method, sizeof(req->method), method);
-        req->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-        if (req->uri_too_long)
-                return http_respond_text(req, 414, "URI too long\n");
-        r = http_target_parse(req->uri, req->uri_len, &req->target);
-        if (r == -E2BIG)
-                return http_respond_text(req, 414, "URI too long\n");
-        if (r < 0)
-                return http_respond_text(req, 400, "bad request target\n");
-        req->api = http_api_path(req->target.path);
-        if (req->api) {
-                /* the JSON APIs take bodies, bounded before a byte of it is read */
-                cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (cl && (strlen(cl) > 9 || strtoull(cl, NULL, 10) > API_MAX_BODY))
-                        return http_api_error(req, 413, "the body is larger than 64 KiB");
-                req->body = BUF_INIT(API_MAX_BODY);
-                return MHD_YES;
-        }
-        if (!req->is_head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-                return http_respond_text(req, 405, "method not allowed\n");
-        if (has_body(req))
-                return http_respond_text(req, 413, "no request body expected\n");
-        return MHD_YES;
-}
-
-static enum MHD_Result handle(struct http_request *req, const char *method, const char *upload_data,
-                             size_t *upload_size)
-{
-        if (!req->headers_seen) {
-                req->headers_seen = true;
-                return first_call(req, method);
-        }
-        if (*upload_size) {
-                /* API bodies are kept up to their cap; any other body is zero-length chunked */
-                if (req->api && buf_append(&req->body, upload_data, *upload_size) < 0)
-                        req->body_too_large = true;
-                *upload_size = 0;
-                return MHD_YES;
-        }
-        /* answered on the final call, so that keep-alive connections stay open */
-        return route(req);
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
 {
@@ -245,7 +84,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         enum MHD_Result r;
 
         slot_enter(slot);
-        r = req ? handle(req, method, upload_data, upload_size) : MHD_NO;
+        r = req ? http_route_request(req, method, upload_data, upload_size) : MHD_NO;
         slot_leave(slot);
         return r;
 }
@@ -529,7 +368,7 @@ static int set_urls(struct http_service *s, uint32_t server_ip)
 {
         const char *script = s->cfg->boot.script;
         size_t n, tail;
-        int r = dhcp_script_url(s->cfg, server_ip, s->script_url, sizeof(s->script_url));
+        int r = config_script_url(s->cfg, server_ip, s->script_url, sizeof(s->script_url));
 
         if (r < 0)
                 return r;

@@ -6,9 +6,10 @@
 #include <time.h>
 
 #include "metald/fs.h"
-#include "metald/http_server.h"
 #include "metald/log.h"
 #include "metald/util.h"
+
+#include "http_static.h"
 
 const char *http_content_type(const char *path)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdio.h>
 
-#include "api_json.h"
+#include "metald/api_json.h"
 #include "metald/api.h"
 #include "metald/util.h"
 

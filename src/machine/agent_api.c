@@ -3,7 +3,7 @@
 #include <ctype.h>
 #include <strings.h>
 
-#include "api_json.h"
+#include "metald/api_json.h"
 #include "metald/api.h"
 #include "metald/log.h"
 #include "metald/util.h"

@@ -2,7 +2,8 @@
 #include <stdio.h>
 
 #include "metald/boot_script.h"
-#include "metald/http.h"
+#include "metald/syntax.h"
+#include "metald/http_query.h"
 #include "metald/util.h"
 
 /* Values of ${buildarch} and ${platform} iPXE builds can report. */
@@ -28,16 +29,9 @@ static bool url_byte_safe(uint8_t c)
         return c && strchr("-._~:/?#[]@!&'()*+,;=%", c);
 }
 
-/* A token that would end a command or start a comment, if it stood alone. */
-static bool special_token(const char *s, size_t n)
-{
-        return (n == 2 && (memcmp(s, "||", 2) == 0 || memcmp(s, "&&", 2) == 0)) || (n == 1 && s[0] == ';') ||
-               (n > 0 && s[0] == '#');
-}
-
 static int url_part(struct buf *out, const char *s, bool token_start)
 {
-        bool first_unsafe = token_start && special_token(s, strlen(s));
+        bool first_unsafe = token_start && syntax_cmdline_word_special(s, strlen(s));
         int r = 0;
 
         for (size_t i = 0; r == 0 && s[i]; i++) {
@@ -84,7 +78,7 @@ int boot_escape_words(struct buf *out, const char *s)
                 n = i - start;
                 if (n == 0)
                         break;
-                special = special_token(s + start, n);
+                special = syntax_cmdline_word_special(s + start, n);
                 if (!first)
                         r = buf_puts(out, " ");
                 for (size_t k = 0; r == 0 && k < n; k++) {
@@ -95,59 +89,6 @@ int boot_escape_words(struct buf *out, const char *s)
                 first = false;
         }
         return r;
-}
-
-int boot_artifact_path_check(const char *path)
-{
-        size_t n = strlen(path);
-
-        if (n == 0 || n > BOOT_MAX_ARTIFACT_PATH || path[0] == '/' || path[n - 1] == '/')
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                uint8_t c = (uint8_t)path[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      strchr("._+~/-", c)))
-                        return -EINVAL;
-        }
-        for (const char *p = path; *p;) {
-                size_t len = strcspn(p, "/");
-
-                if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-                        return -EINVAL;
-                p += len + (p[len] == '/');
-        }
-        return 0;
-}
-
-int boot_cmdline_check(const char *cmdline, const char **ret_why)
-{
-        const char *p = cmdline;
-
-        for (; *p; p++) {
-                uint8_t c = (uint8_t)*p;
-
-                if (c < 0x20 || c > 0x7e) {
-                        *ret_why = "only printable ASCII and spaces are allowed";
-                        return -EINVAL;
-                }
-                if (c == '$' || c == '\\') {
-                        *ret_why = "'$' and '\\' are not allowed: iPXE would expand or join them";
-                        return -EINVAL;
-                }
-        }
-        for (p = cmdline; *p;) {
-                size_t n;
-
-                p += strspn(p, " ");
-                n = strcspn(p, " ");
-                if (special_token(p, n)) {
-                        *ret_why = "a word '||', '&&', ';' or one starting with '#' would end the iPXE command";
-                        return -EINVAL;
-                }
-                p += n;
-        }
-        return 0;
 }
 
 static bool in_set(const char *v, const char *const *set, size_t n)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "metald/log.h"
+#include "metald/syntax.h"
 #include "metald/util.h"
 #include "registry_private.h"
 
@@ -46,7 +47,7 @@ static int label_locked(struct registry *r, struct store_machine *m, const char 
         const char *tie;
         const struct profile *p;
 
-        if (profile_labels_check(labels) < 0 || strlen(labels) >= sizeof(m->labels))
+        if (syntax_labels(labels) < 0 || strlen(labels) >= sizeof(m->labels))
                 return -EINVAL;
         str_copy(m->labels, sizeof(m->labels), labels);
         p = reg_profile_of(r, m, &tie);

@@ -151,19 +151,3 @@ void profile_machine_name(const struct profile *p, const struct profile_facts *f
                 snprintf(buf, cap, "m-%s", mac);
 }
 
-int profile_labels_check(const char *labels)
-{
-        for (const char *p = labels; *p;) {
-                const char *end = strchr(p, ','), *eq = strchr(p, '=');
-                size_t len = end ? (size_t)(end - p) : strlen(p);
-
-                if (!eq || eq >= p + len || eq == p || eq == p + len - 1 || len > 2 * PROFILE_MAX_WORD + 1 ||
-                    (end && end[1] == '\0'))
-                        return -EINVAL;
-                for (size_t i = 0; i < len; i++)
-                        if (!isalnum((unsigned char)p[i]) && !strchr("=-_./", p[i]))
-                                return -EINVAL;
-                p += len + (end ? 1 : 0);
-        }
-        return 0;
-}

@@ -39,48 +39,10 @@ static const char *const migrations[] = {
         "  json TEXT NOT NULL, updated INTEGER NOT NULL);",
 };
 
-int sq_err(int rc)
-{
-        switch (rc) {
-        case SQLITE_OK:
-        case SQLITE_DONE:
-        case SQLITE_ROW:
-                return 0;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return -EBUSY;
-        case SQLITE_NOMEM:
-                return -ENOMEM;
-        case SQLITE_FULL:
-                return -ENOSPC;
-        case SQLITE_READONLY:
-        case SQLITE_PERM:
-        case SQLITE_AUTH:
-                return -EACCES;
-        case SQLITE_CANTOPEN:
-                return -ENOENT;
-        default:
-                return -EIO;
-        }
-}
-
 static int exec(sqlite3 *db, const char *sql)
 {
         return sq_err(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
-
-int sq_step_reset(sqlite3_stmt *st)
-{
-        int rc = sqlite3_step(st);
-
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        return sq_err(rc);
-}
-
-int sq_begin(struct store_sqlite *s) { return sq_step_reset(s->st[SQ_BEGIN]); }
-int sq_commit(struct store_sqlite *s) { return sq_step_reset(s->st[SQ_COMMIT]); }
-void sq_rollback(struct store_sqlite *s) { (void)sq_step_reset(s->st[SQ_ROLLBACK]); }
 
 static int migrate(sqlite3 *db)
 {

@@ -16,7 +16,6 @@
 #include "metald/fs.h"
 #include "metald/log.h"
 #include "metald/metrics.h"
-#include "metald/services.h"
 #include "metald/tftp.h"
 #include "metald/util.h"
 

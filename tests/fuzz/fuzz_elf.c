@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "metald/initramfs.h"
+#include "metald/syntax.h"
 
 static void require(bool ok)
 {
@@ -54,9 +55,9 @@ static void check_modinfo(const uint8_t *data, size_t size)
         if (elf_read_modinfo(data, size, &m) < 0)
                 return;
         require(m.n_depends <= INITRAMFS_MAX_DEPENDS);
-        require(!*m.name || (initramfs_module_name_ok(m.name) && !strchr(m.name, '-')));
+        require(!*m.name || (syntax_module_name(m.name) && !strchr(m.name, '-')));
         for (size_t i = 0; i < m.n_depends; i++)
-                require(initramfs_module_name_ok(m.depends[i]) && !strchr(m.depends[i], '-'));
+                require(syntax_module_name(m.depends[i]) && !strchr(m.depends[i], '-'));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "../fuzz/ipxe_model.h"
 #include "metald/boot_script.h"
+#include "metald/syntax.h"
 #include "metald/util.h"
 #include "test.h"
 
@@ -347,13 +348,13 @@ TEST(boot_config_checks)
         const char *why;
 
         for (size_t i = 0; i < ARRAY_SIZE(good_paths); i++)
-                CHECK_EQ(boot_artifact_path_check(good_paths[i]), 0);
+                CHECK_EQ(syntax_artifact_path(good_paths[i]), 0);
         for (size_t i = 0; i < ARRAY_SIZE(bad_paths); i++)
-                CHECK_EQ(boot_artifact_path_check(bad_paths[i]), -EINVAL);
+                CHECK_EQ(syntax_artifact_path(bad_paths[i]), -EINVAL);
         for (size_t i = 0; i < ARRAY_SIZE(good_cmdlines); i++) {
                 struct buf b = BUF_INIT(4096);
 
-                CHECK_EQ(boot_cmdline_check(good_cmdlines[i], &why), 0);
+                CHECK_EQ(syntax_cmdline(good_cmdlines[i], &why), 0);
                 /* what the configuration accepts, the renderer passes through unchanged */
                 CHECK_EQ(boot_escape_words(&b, good_cmdlines[i]), 0);
                 CHECK_STREQ(b.data ? b.data : "", good_cmdlines[i]);
@@ -361,7 +362,7 @@ TEST(boot_config_checks)
         }
         for (size_t i = 0; i < ARRAY_SIZE(bad_cmdlines); i++) {
                 why = NULL;
-                CHECK_EQ(boot_cmdline_check(bad_cmdlines[i], &why), -EINVAL);
+                CHECK_EQ(syntax_cmdline(bad_cmdlines[i], &why), -EINVAL);
                 CHECK(why != NULL);
         }
 }

@@ -10,7 +10,7 @@
 #include "metald/buf.h"
 #include "metald/config.h"
 #include "metald/http.h"
-#include "metald/services.h"
+#include "metald/http_service.h"
 #include "metald/util.h"
 #include "test.h"
 

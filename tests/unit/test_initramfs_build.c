@@ -126,7 +126,7 @@ static int file_sha(const char *path, char hex[65])
 {
         uint8_t *data = NULL, md[32];
         size_t len = 0;
-        int r = initramfs_read_file(path, 1u << 30, md, &data, &len);
+        int r = fs_read_file(path, 1u << 30, md, &data, &len);
 
         free(data);
         if (r == 0)
@@ -168,7 +168,7 @@ static void check_readback(const struct initramfs_plan *p, const char *img, int 
                                 uint8_t *orig = NULL;
                                 size_t olen = 0;
 
-                                CHECK_EQ(initramfs_read_file(packed_orig, 1 << 20, NULL, &orig, &olen), 0);
+                                CHECK_EQ(fs_read_file(packed_orig, 1 << 20, NULL, &orig, &olen), 0);
                                 CHECK(olen == (size_t)n && memcmp(orig, data, olen) == 0);
                                 free(orig);
                         }
@@ -214,8 +214,8 @@ static void build_and_read(enum enroll_compression c, int filter)
         CHECK_EQ(initramfs_plan(&e.spec, &p, why, sizeof(why)), 0);
         CHECK_EQ(initramfs_write(&p, b, &r2, why, sizeof(why)), 0);
         CHECK_STREQ(r1.sha256_hex, r2.sha256_hex);
-        CHECK_EQ(initramfs_read_file(a, 1u << 30, NULL, &da, &la), 0);
-        CHECK_EQ(initramfs_read_file(b, 1u << 30, NULL, &db, &lb), 0);
+        CHECK_EQ(fs_read_file(a, 1u << 30, NULL, &da, &la), 0);
+        CHECK_EQ(fs_read_file(b, 1u << 30, NULL, &db, &lb), 0);
         CHECK(la == lb && memcmp(da, db, la) == 0);
         CHECK_EQ(la, r1.size);
         free(da);

@@ -3,6 +3,7 @@
 
 #include "elf_fake.h"
 #include "metald/initramfs.h"
+#include "metald/syntax.h"
 #include "test.h"
 
 #define MI(s) s, sizeof(s)      /* a .modinfo literal with its final NUL */
@@ -55,7 +56,7 @@ TEST(elf_dynamic_real_binaries)
         struct elf_dynamic d;
         bool libc = false;
 
-        CHECK_EQ(initramfs_read_file("/bin/ls", INITRAMFS_MAX_ELF_BYTES, NULL, &data, &len), 0);
+        CHECK_EQ(fs_read_file("/bin/ls", INITRAMFS_MAX_ELF_BYTES, NULL, &data, &len), 0);
         CHECK_EQ(elf_read_dynamic(data, len, &d), 0);
         CHECK(d.interp && strstr(d.interp, "ld-linux"));
         for (size_t i = 0; i < d.n_needed; i++)
@@ -63,7 +64,7 @@ TEST(elf_dynamic_real_binaries)
         free(data);
         CHECK(libc);
         /* a shared object has no interpreter of its own to report here, but a soname */
-        CHECK_EQ(initramfs_read_file("/lib/x86_64-linux-gnu/libc.so.6", INITRAMFS_MAX_ELF_BYTES, NULL, &data, &len), 0);
+        CHECK_EQ(fs_read_file("/lib/x86_64-linux-gnu/libc.so.6", INITRAMFS_MAX_ELF_BYTES, NULL, &data, &len), 0);
         CHECK_EQ(elf_read_dynamic(data, len, &d), 0);
         free(data);
         CHECK_EQ(d.type, ET_DYN);
@@ -235,7 +236,7 @@ TEST(elf_modinfo_real_module)
 
         if (access(path, R_OK) != 0)
                 return;         /* tests/integration/testboot.sh has not run */
-        CHECK_EQ(initramfs_read_file(path, INITRAMFS_MAX_ELF_BYTES, NULL, &data, &len), 0);
+        CHECK_EQ(fs_read_file(path, INITRAMFS_MAX_ELF_BYTES, NULL, &data, &len), 0);
         CHECK_EQ(elf_read_modinfo(data, len, &m), 0);
         free(data);
         CHECK_STREQ(m.name, "ext4");
@@ -303,12 +304,12 @@ TEST(module_name_rules)
 {
         char s[64] = "snd-hda-codec";
 
-        CHECK(initramfs_module_name_ok("e1000e"));
-        CHECK(initramfs_module_name_ok("pci-hyperv-intf"));
-        CHECK(!initramfs_module_name_ok(""));
-        CHECK(!initramfs_module_name_ok("a/b"));
-        CHECK(!initramfs_module_name_ok("a.ko"));
-        CHECK(!initramfs_module_name_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        CHECK(syntax_module_name("e1000e"));
+        CHECK(syntax_module_name("pci-hyperv-intf"));
+        CHECK(!syntax_module_name(""));
+        CHECK(!syntax_module_name("a/b"));
+        CHECK(!syntax_module_name("a.ko"));
+        CHECK(!syntax_module_name("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
         initramfs_module_name_normalize(s);
         CHECK_STREQ(s, "snd_hda_codec");
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "metald/profile.h"
+#include "metald/syntax.h"
 #include "metald/util.h"
 #include "test.h"
 
@@ -75,12 +76,12 @@ TEST(profile_names_are_safe_labels)
 
 TEST(profile_labels_validation)
 {
-        CHECK_EQ(profile_labels_check(""), 0);
-        CHECK_EQ(profile_labels_check("rack=r1,role=db"), 0);
-        CHECK(profile_labels_check("rack") < 0);
-        CHECK(profile_labels_check("=x") < 0);
-        CHECK(profile_labels_check("a=") < 0);
-        CHECK(profile_labels_check("a=b;c") < 0);
-        CHECK(profile_labels_check("a=b,") < 0);
-        CHECK(profile_labels_check(",a=b") < 0);
+        CHECK_EQ(syntax_labels(""), 0);
+        CHECK_EQ(syntax_labels("rack=r1,role=db"), 0);
+        CHECK(syntax_labels("rack") < 0);
+        CHECK(syntax_labels("=x") < 0);
+        CHECK(syntax_labels("a=") < 0);
+        CHECK(syntax_labels("a=b;c") < 0);
+        CHECK(syntax_labels("a=b,") < 0);
+        CHECK(syntax_labels(",a=b") < 0);
 }

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include "metald/config.h"
-#include "metald/services.h"
 #include "metald/tftp.h"
 #include "metald/util.h"
 #include "test.h"
