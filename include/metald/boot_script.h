@@ -26,7 +26,7 @@
 /* What iPXE said about the machine it runs on, validated. */
 struct boot_identity {
         uint8_t mac[6];                         /* the NIC iPXE booted from */
-        char uuid[37];                          /* SMBIOS UUID, canonical lower case, or "" */
+        char uuid[UUID_TEXT_BYTES];             /* SMBIOS UUID, canonical lower case; "" when none or no identity */
         char serial[BOOT_MAX_SERIAL + 1];       /* printable ASCII, or "" */
         char arch[16];                          /* ${buildarch} */
         char platform[16];                      /* ${platform}: pcbios or efi */
@@ -97,6 +97,14 @@ int boot_script_retry(const struct boot_view *v, const char *why, struct buf *ou
 /* -EINVAL (with *ret_why) when the template is not usable. */
 int boot_script_enroll(const struct boot_view *v, const struct boot_identity *id, struct buf *out,
                        const char **ret_why);
+
+/*
+ * The kernel command line an enrollment boot of id hands the kernel, as
+ * {{cmdline}} renders it, for operators to see: the one-time nonce, a secret,
+ * is shown as BOOT_NONCE_SHOWN; v->nonce is ignored.
+ */
+#define BOOT_NONCE_SHOWN "<hidden>"
+int boot_cmdline_shown(const struct boot_view *v, const struct boot_identity *id, struct buf *out);
 
 /* Appends s as a single token that is a URL: unsafe bytes become %XX. */
 int boot_escape_url(struct buf *out, const char *s);

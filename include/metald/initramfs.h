@@ -139,9 +139,9 @@ int initramfs_module_image_path(const char *moddir, const struct initramfs_modul
 
 /* Building */
 
-#define INITRAMFS_DEFAULT_MODULES 14
+#define INITRAMFS_DEFAULT_MODULES 27
 
-/* The default module list: common NICs and disks. */
+/* The default module list: the NICs and disk controllers of common servers and of QEMU, and two file systems. */
 extern const char *const initramfs_default_modules[INITRAMFS_DEFAULT_MODULES];
 
 /* What an image is built from; the pointers are borrowed (from the configuration). */

@@ -41,6 +41,7 @@
 #define TFTP_MAX_RETRIES             6
 #define TFTP_DEFAULT_MAX_TRANSFERS   512
 #define TFTP_DEFAULT_MAX_PER_CLIENT  8
+#define TFTP_STALL_TIMEOUTS          2       /* in a row, no progress: stalled (a loss costs one; two mean the client left) */
 #define TFTP_MAX_OACK                512     /* RFC 2347: option packets fit in 512 bytes */
 #define TFTP_MAX_RTO_USEC            (10 * 1000000ULL)  /* backoff cap, unless the negotiated timeout is longer */
 #define TFTP_FALLBACK_MTU            1500    /* when the arrival interface's MTU is unknown */
@@ -90,6 +91,13 @@
 /* Files */
 #define FS_OPEN_RETRIES              8       /* openat2 EAGAIN: a rename raced the lookup */
 
+/* The files a configuration needs, checked before serving (metald/preflight.h) */
+#define PREFLIGHT_HEAD_BYTES         4096    /* bytes of a boot file or kernel read to recognise it */
+#define PREFLIGHT_MIN_PXE_BYTES      512     /* a shorter BIOS PXE boot program is truncated */
+#define PREFLIGHT_MAX_PXE_BYTES      (0xa0000 - 0x7c00) /* loaded at 0:7C00, it must end below 640 KiB */
+#define PREFLIGHT_MAX_NEEDS          (CONFIG_MAX_BOOT_FILES + 3)     /* boot files, kernel, initrd, template */
+#define PREFLIGHT_MAX_FINDINGS       (PREFLIGHT_MAX_NEEDS + 3)       /* and two roots, the initramfs plan */
+
 /* Logging */
 #define LOG_MAX_LINE                 2048
 #define LOG_MAX_FIELD                256
@@ -108,6 +116,7 @@
 #define PROFILE_MAX_PATTERNS         16      /* values per selector */
 #define PROFILE_MAX_LABELS           8
 #define CONFIG_MAX_PROFILES          64
+#define PROFILE_MAX_DISK_PATH        255     /* install.disk_path */
 
 /* Enrollment agent */
 #define AGENT_MAX_NICS               64

@@ -37,6 +37,7 @@ struct metrics {
         _Atomic uint64_t dhcp_store_commits;
         struct metrics_hist dhcp_latency;                       /* receive to send */
         _Atomic uint64_t tftp_started, tftp_completed, tftp_failed;
+        _Atomic uint64_t tftp_reclaimed;                        /* stalled, ended for a new request; also failed */
         _Atomic uint64_t tftp_bytes, tftp_retransmits;
         _Atomic uint64_t tftp_errors[_TFTP_ERR_MAX];
         _Atomic int64_t tftp_active;

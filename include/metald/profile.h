@@ -17,7 +17,7 @@
 /* What a machine is known by when profiles are matched. */
 struct profile_facts {
         uint8_t mac[6];
-        const char *uuid, *serial, *vendor, *product;
+        const char *uuid, *serial, *vendor, *product;   /* a UUID that is no identity counts as none */
         const char *labels;                             /* "key=value,key=value" */
 };
 

@@ -49,7 +49,7 @@ const char *instruction_action_name(enum instruction_action a);
 
 struct boot_contact {
         uint8_t mac[6];
-        char uuid[37];                  /* "" when iPXE had none */
+        char uuid[UUID_TEXT_BYTES];     /* "" when iPXE had none; all zero or all FF counts as none */
         char serial[STORE_MAX_TEXT + 1];
         uint32_t ip;                    /* host order */
 };
@@ -98,6 +98,13 @@ enum admin_op { ADMIN_APPROVE, ADMIN_REIMAGE, ADMIN_RETIRE, ADMIN_FORGET, ADMIN_
 /* who: a machine name or MAC. 0, -ENOENT, -EPERM (illegal in its state, err says why), -EINVAL. */
 int registry_admin(struct registry *r, enum admin_op op, const char *who, const char *arg, int64_t now,
                    struct store_machine *ret, char *err, size_t errlen);
+
+/*
+ * What the HTTP service writes into enrollment boot scripts: its base URL and
+ * the initrd path below it. `machine show` renders a machine's kernel command
+ * line from them; until they are set it shows none. -ENAMETOOLONG past the limits.
+ */
+int registry_set_enroll_boot(struct registry *r, const char *base_url, const char *initrd);
 
 /* JSON documents for `metald status` and `metald machine show`. */
 int registry_status_json(struct registry *r, int64_t now, struct buf *out);

@@ -169,6 +169,7 @@ struct tftp_xfer {
         bool window_resent;             /* the window after acked was already sent again */
         uint64_t rto_base, rto, deadline;
         unsigned tries, max_tries;      /* retransmissions without progress */
+        uint64_t progress_at;           /* the start, or the last ACK that moved the transfer on */
 };
 
 /* What to send: the OACK, or DATA blocks first .. first + count - 1. */
@@ -189,6 +190,21 @@ void tftp_xfer_init(struct tftp_xfer *x, const struct tftp_negotiation *n, uint6
 enum tftp_step tftp_xfer_start(struct tftp_xfer *x, uint64_t now, struct tftp_send *out);
 enum tftp_step tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t block, uint64_t now, struct tftp_send *out);
 enum tftp_step tftp_xfer_on_timeout(struct tftp_xfer *x, uint64_t now, struct tftp_send *out);
+
+/*
+ * Stalled: TFTP_STALL_TIMEOUTS retransmission timeouts in a row expired with
+ * no progress. Counted in timeouts that fired rather than in time, so a
+ * client that negotiated a long timeout gets its full timeouts, and a service
+ * thread that was held up does not find every transfer stalled at once.
+ */
+bool tftp_xfer_stalled(const struct tftp_xfer *x);
+
+/*
+ * The transfer a new request may take the place of when a limit is reached:
+ * of the stalled ones, the one with the oldest progress, the first in the
+ * table on a tie. 0 and its index, or -ENOENT when none is stalled.
+ */
+int tftp_reclaim_pick(const struct tftp_xfer *const *xfers, size_t n, size_t *ret_index);
 
 /* The 64-bit block in [base, base + 65535] whose low 16 bits are wire. */
 uint64_t tftp_block_from_wire(uint64_t base, uint16_t wire);

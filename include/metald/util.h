@@ -62,6 +62,19 @@ void format_ipv4(char buf[16], struct in_addr a);
 /* Lowercase hex of n bytes into buf (2n+1 bytes). */
 void format_hex(char *buf, const uint8_t *p, size_t n);
 
+/*
+ * SMBIOS UUIDs as text: 8-4-4-4-12 hex digits, lower case. All zero ("not
+ * present") and all FF ("not set") are no identity (SMBIOS 7.2.1): they become
+ * "", like an absent UUID, so nothing is matched or named on them.
+ */
+#define UUID_TEXT_BYTES 37
+/* len bytes of s into out: 0 with the canonical text or "", -EINVAL when s is no UUID. out may be s. */
+int uuid_normalize(const char *s, size_t len, char out[UUID_TEXT_BYTES]);
+/* 16 bytes, in the order given, as canonical text; "" when they are no identity. */
+void uuid_format(char out[UUID_TEXT_BYTES], const uint8_t g[16]);
+/* s is a UUID (in either case) and an identity: neither empty, nor all zero, nor all FF. */
+bool uuid_is_identity(const char *s);
+
 uint32_t prefix_to_mask(unsigned prefix);   /* host order */
 
 uint64_t now_monotonic_usec(void);

@@ -206,30 +206,14 @@ static bool attr_is_one(int dir_fd, const char *path)
         return attr_u64(dir_fd, path, UINT64_MAX, &v) == 0 && v == 1;
 }
 
-static bool uuid_canonical(const char *s, size_t n)
-{
-        if (n != AGENT_UUID_CHARS)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-                if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-                                           (s[i] >= 'A' && s[i] <= 'F')))
-                        return false;
-        }
-        return true;
-}
-
 static void collect_system(int root_fd, struct agent_inventory *inv)
 {
         char uuid[AGENT_MAX_STRING + 1];
         size_t n = attr_text(root_fd, "sys/class/dmi/id/product_uuid", uuid, sizeof(uuid));
 
-        if (uuid_canonical(uuid, n)) {
-                for (size_t i = 0; i < n; i++)
-                        inv->uuid[i] = (char)(uuid[i] >= 'A' && uuid[i] <= 'F' ? uuid[i] - 'A' + 'a' : uuid[i]);
-                inv->uuid[n] = '\0';
-        }
+        /* firmware without a UUID reports all zero or all FF: sent as none */
+        if (uuid_normalize(uuid, n, inv->uuid) < 0)
+                inv->uuid[0] = '\0';
         attr_text(root_fd, "sys/class/dmi/id/product_serial", inv->serial, sizeof(inv->serial));
         attr_text(root_fd, "sys/class/dmi/id/sys_vendor", inv->vendor, sizeof(inv->vendor));
         attr_text(root_fd, "sys/class/dmi/id/product_name", inv->product, sizeof(inv->product));

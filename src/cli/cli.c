@@ -7,6 +7,7 @@
 #include "metald/daemon.h"
 #include "metald/initramfs.h"
 #include "metald/log.h"
+#include "metald/preflight.h"
 #include "metald/util.h"
 #include "metald/version.h"
 
@@ -63,8 +64,30 @@ static int cmd_serve(int argc, char **argv)
                 return r;
         if ((r = load_config(path, &cfg)) != 0)
                 return r;
-        r = daemon_run(cfg) == 0 ? EXIT_OK : EXIT_FAILED;
+        r = daemon_run(cfg);
         config_free(cfg);
+        return r;
+}
+
+/* One line per finding on stderr; EXIT_USAGE after any error, else "ok" and how many warnings. */
+static int check_files(const char *path, const struct config *cfg)
+{
+        struct preflight_report rep;
+        int r;
+
+        if (preflight_run(cfg, PREFLIGHT_INITRAMFS, &rep) < 0) {
+                fprintf(stderr, "metald: out of memory\n");
+                return EXIT_FAILED;
+        }
+        for (size_t i = 0; i < rep.n; i++)
+                fprintf(stderr, "metald: %s: %s: %s\n", preflight_severity_name(rep.findings[i].severity),
+                        rep.findings[i].file, rep.findings[i].what);
+        if (!rep.n_errors && rep.n_warnings)
+                printf("%s: ok (%zu warning%s)\n", path, rep.n_warnings, rep.n_warnings == 1 ? "" : "s");
+        else if (!rep.n_errors)
+                printf("%s: ok\n", path);
+        r = rep.n_errors ? EXIT_USAGE : EXIT_OK;
+        preflight_report_free(&rep);
         return r;
 }
 
@@ -81,9 +104,9 @@ static int cmd_config(int argc, char **argv)
                 return r;
         if ((r = load_config(path, &cfg)) != 0)
                 return r;
-        printf("%s: ok\n", path);
+        r = check_files(path, cfg);
         config_free(cfg);
-        return EXIT_OK;
+        return r;
 }
 
 int cli_main(int argc, char **argv)

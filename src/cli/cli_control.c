@@ -199,7 +199,12 @@ static void print_machine(json_object *m)
         printf("state:       %s since %s%s%s\n", str(m, "state"), t, *str(m, "reason") ? ": " : "", str(m, "reason"));
         printf("profile:     %s\nimage:       %s\nlabels:      %s\nwaiting for: %s\nuuid:        %s\n",
                *str(m, "profile") ? str(m, "profile") : "-", *str(m, "image") ? str(m, "image") : "-",
-               *str(m, "labels") ? str(m, "labels") : "-", str(m, "waiting_for"), str(m, "uuid"));
+               *str(m, "labels") ? str(m, "labels") : "-", str(m, "waiting_for"),
+               *str(m, "uuid") ? str(m, "uuid") : "-");
+        /* what its next enrollment boot hands the kernel; the nonce is masked */
+        printf("cmdline:     %s\n", *str(m, "enroll_cmdline") ? str(m, "enroll_cmdline") : "-");
+        if (*str(m, "enroll_cmdline_efi"))
+                printf("cmdline efi: %s\n", str(m, "enroll_cmdline_efi"));
         print_inventory(json_object_object_get(m, "inventory"));
         printf("timeline:\n");
         for (size_t i = 0; tl && i < json_object_array_length(tl); i++) {

@@ -87,6 +87,9 @@ static int render_tftp(struct buf *o)
         r |= render_counter(o, "metald_tftp_transfers_completed_total", "TFTP transfers completed",
                             rd(&metrics.tftp_completed));
         r |= render_counter(o, "metald_tftp_transfers_failed_total", "TFTP transfers failed", rd(&metrics.tftp_failed));
+        r |= render_counter(o, "metald_tftp_transfers_reclaimed_total",
+                            "Stalled TFTP transfers ended to make room for a new request (also counted as failed)",
+                            rd(&metrics.tftp_reclaimed));
         r |= render_counter(o, "metald_tftp_bytes_total", "TFTP payload bytes sent", rd(&metrics.tftp_bytes));
         r |= render_counter(o, "metald_tftp_retransmits_total", "TFTP blocks sent again", rd(&metrics.tftp_retransmits));
         r |= buf_puts(o, "# HELP metald_tftp_errors_total TFTP errors sent, by kind\n"

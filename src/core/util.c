@@ -181,6 +181,49 @@ void format_hex(char *buf, const uint8_t *p, size_t n)
         buf[2 * n] = '\0';
 }
 
+static bool uuid_dash_at(size_t i)
+{
+        return i == 8 || i == 13 || i == 18 || i == 23;
+}
+
+int uuid_normalize(const char *s, size_t len, char out[UUID_TEXT_BYTES])
+{
+        char t[UUID_TEXT_BYTES];
+        bool zero = true, ff = true;
+
+        if (len == 0) {
+                out[0] = '\0';
+                return 0;
+        }
+        if (len != UUID_TEXT_BYTES - 1)
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++) {
+                if (uuid_dash_at(i) ? s[i] != '-' : hexval(s[i]) < 0)
+                        return -EINVAL;
+                t[i] = (char)tolower((unsigned char)s[i]);
+                zero &= uuid_dash_at(i) || t[i] == '0';
+                ff &= uuid_dash_at(i) || t[i] == 'f';
+        }
+        t[zero || ff ? 0 : len] = '\0';
+        memcpy(out, t, UUID_TEXT_BYTES);
+        return 0;
+}
+
+void uuid_format(char out[UUID_TEXT_BYTES], const uint8_t g[16])
+{
+        snprintf(out, UUID_TEXT_BYTES, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", g[0],
+                 g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+        (void)uuid_normalize(out, UUID_TEXT_BYTES - 1, out);
+}
+
+bool uuid_is_identity(const char *s)
+{
+        char t[UUID_TEXT_BYTES];
+        size_t len = strnlen(s, UUID_TEXT_BYTES);
+
+        return uuid_normalize(s, len, t) == 0 && *t;
+}
+
 uint32_t prefix_to_mask(unsigned prefix)
 {
         return prefix == 0 ? 0 : UINT32_MAX << (32 - prefix);

@@ -12,6 +12,7 @@
 #include "metald/http_service.h"
 #include "metald/initramfs.h"
 #include "metald/log.h"
+#include "metald/preflight.h"
 #include "metald/registry.h"
 #include "metald/tftp.h"
 #include "metald/util.h"
@@ -52,6 +53,35 @@ int daemon_resolve_server_ip(const struct config *cfg, uint32_t *ret)
                         break;
                 }
         freeifaddrs(ifa);
+        return r;
+}
+
+/*
+ * Every file the configuration needs, one line each: EXIT_OK, EXIT_USAGE after
+ * an error (as for an error in the file itself), EXIT_FAILED when it cannot check.
+ */
+static int check_files(const struct config *cfg)
+{
+        struct preflight_report rep;
+        int r = preflight_run(cfg, 0, &rep);
+
+        if (r < 0) {
+                log_error("cannot check the files %s needs: %s", cfg->path, strerror(-r));
+                return EXIT_FAILED;
+        }
+        for (size_t i = 0; i < rep.n; i++) {
+                const struct preflight_finding *f = &rep.findings[i];
+
+                if (f->severity == PREFLIGHT_ERROR)
+                        log_error("%s: %s", f->file, f->what);
+                else
+                        log_warning("%s: %s", f->file, f->what);
+        }
+        r = rep.n_errors ? EXIT_USAGE : EXIT_OK;
+        if (rep.n_errors)
+                log_error("%s: %zu of the files it needs %s missing or unusable; not starting", cfg->path,
+                          rep.n_errors, rep.n_errors == 1 ? "is" : "are");
+        preflight_report_free(&rep);
         return r;
 }
 
@@ -166,7 +196,7 @@ int daemon_run(const struct config *cfg)
         struct daemon d = { 0 };
         char ip[16];
         sigset_t set;
-        int sig;
+        int sig, r;
 
         log_set_level(cfg->log_level);
         sigemptyset(&set);
@@ -176,6 +206,8 @@ int daemon_run(const struct config *cfg)
         /* blocked before any thread starts, so only the main thread receives them */
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
+        if ((r = check_files(cfg)) != EXIT_OK)
+                return r;
         if (prepare(&d, cfg) < 0)
                 return 1;
         if (sd_watchdog_enabled(0, &d.watchdog_usec) <= 0)

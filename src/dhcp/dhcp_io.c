@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <pthread.h>
@@ -56,21 +58,144 @@ static int restore_one(const struct store_lease *l, void *u)
         return 0;
 }
 
+/*
+ * In proxy mode the server port is shared with the site's DHCP server on this
+ * host: bound to 255.255.255.255 the socket gets every broadcast DISCOVER and
+ * never a datagram unicast to the host (renewals, relays), which stays the
+ * other server's. A full server, the boot-server port and a proxy on a
+ * listen_address of its own keep their port to themselves.
+ */
+static bool shares_port(const struct dhcp_config *d, uint16_t port)
+{
+        return d->mode == DHCP_MODE_PROXY && port == d->port && d->listen.s_addr == htonl(INADDR_ANY);
+}
+
+/* The inode of a UDP socket bound to port in this network namespace, or 0. */
+static unsigned long long udp_port_inode(uint16_t port)
+{
+        FILE *f = fopen("/proc/self/net/udp", "re");
+        unsigned long long inode = 0;
+        char line[256];
+
+        if (!f)
+                return 0;
+        /* "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ..." */
+        while (!inode && fgets(line, sizeof(line), f)) {
+                char *field[10], *save = NULL, *colon;
+                size_t n = 0;
+
+                for (char *t = strtok_r(line, " \n", &save); t && n < ARRAY_SIZE(field);
+                     t = strtok_r(NULL, " \n", &save))
+                        field[n++] = t;
+                colon = n == ARRAY_SIZE(field) ? strchr(field[1], ':') : NULL;
+                if (colon && strtoul(colon + 1, NULL, 16) == port)
+                        inode = strtoull(field[9], NULL, 10);
+        }
+        fclose(f);
+        return inode;
+}
+
+static bool fd_dir_has(uint64_t pid, const char *want)
+{
+        char path[40], link[64];
+        struct dirent *e;
+        bool found = false;
+        DIR *d;
+
+        snprintf(path, sizeof(path), "/proc/%llu/fd", (unsigned long long)pid);
+        if (!(d = opendir(path)))
+                return false;           /* gone, or not ours to look into */
+        while (!found && (e = readdir(d))) {
+                ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+
+                if (n > 0) {
+                        link[n] = '\0';
+                        found = strcmp(link, want) == 0;
+                }
+        }
+        closedir(d);
+        return found;
+}
+
+/* Who holds a UDP port here, for an error line: "dnsmasq (pid 812)", or how to find out. */
+static void port_holder(uint16_t port, char *buf, size_t cap)
+{
+        unsigned long long inode = udp_port_inode(port);
+        char want[48], path[64], comm[17] = "", name[72];
+        _cleanup_close_ int fd = -1;
+        struct dirent *p;
+        uint64_t pid = 0;
+        size_t len = 0;
+        DIR *proc;
+
+        snprintf(buf, cap, "another process (ss -ulpn 'sport = :%u' names it)", port);
+        if (!inode || !(proc = opendir("/proc")))
+                return;
+        snprintf(want, sizeof(want), "socket:[%llu]", inode);
+        while (!pid && (p = readdir(proc)))
+                if (parse_u64(p->d_name, 1, INT32_MAX, &pid) < 0 || !fd_dir_has(pid, want))
+                        pid = 0;
+        closedir(proc);
+        snprintf(path, sizeof(path), "/proc/%llu/comm", (unsigned long long)pid);
+        if (!pid || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || read_full(fd, comm, sizeof(comm) - 1, &len) < 0)
+                return;
+        while (len > 0 && comm[len - 1] == '\n')
+                len--;
+        log_escape(name, sizeof(name), comm, len);
+        snprintf(buf, cap, "%s (pid %llu)", name, (unsigned long long)pid);
+}
+
+/* What to do about a port another process holds, in the words of the error line. */
+static const char *bind_advice(const struct dhcp_config *d, uint16_t port, bool has_ifname)
+{
+        if (port != d->port)
+                return "is a PXE boot server here already; turn its PXE service off (dnsmasq: pxe-service, "
+                       "pxe-prompt) or stop it";
+        if (d->mode == DHCP_MODE_FULL)
+                return "is a DHCP server here already; stop it, or set dhcp.mode: proxy to boot machines beside it";
+        if (!shares_port(d, port))
+                return "holds the port, and a proxy on a listen_address of its own does not share it; set "
+                       "dhcp.listen_address: 0.0.0.0 to share it";
+        if (has_ifname)
+                return "holds the port and does not share it; run dnsmasq with --bind-interfaces or --bind-dynamic "
+                       "(any other server: SO_REUSEADDR, or bound to its own address)";
+        return "holds the port and does not share it; run dnsmasq with --bind-interfaces or --bind-dynamic "
+               "(any other server: SO_REUSEADDR, or bound to its own address), or set dhcp.interface";
+}
+
+/* One error line for a failed bind: what failed, and when the port is taken, by whom and what to do. */
+static int bind_error(const struct dhcp_config *d, const struct sockaddr_in *sa, const char *ifname, int err)
+{
+        uint16_t port = ntohs(sa->sin_port);
+        char addr[16], on[IF_NAMESIZE + 4] = "", who[128];
+
+        format_ipv4(addr, sa->sin_addr);
+        if (*ifname)
+                snprintf(on, sizeof(on), " on %s", ifname);
+        if (err != -EADDRINUSE)
+                return log_error_errno(err, "dhcp: cannot bind %s:%u%s: %s", addr, port, on, strerror(-err));
+        port_holder(port, who, sizeof(who));
+        return log_error_errno(err, "dhcp: cannot bind %s:%u%s: %s: %s %s", addr, port, on, strerror(-err), who,
+                               bind_advice(d, port, *ifname));
+}
+
 static int open_socket(const struct runtime *rt, uint16_t port, int *ret)
 {
         const struct dhcp_config *d = &rt->cfg->dhcp;
         const char *ifname = *d->interface ? d->interface : rt->cfg->interface;
+        bool shared = shares_port(d, port);
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = d->listen };
         int one = 1, rcvbuf = (int)d->rcvbuf_bytes;
         _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        char addr[16];
 
-        format_ipv4(addr, d->listen);
         if (fd < 0)
                 return -errno;
-        /* no SO_REUSEADDR: on UDP it would let a second daemon share the port silently */
+        if (shared)
+                sa.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+        /* SO_REUSEADDR only where the port is meant to be shared: elsewhere a second server must fail */
         if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) < 0 ||
-            setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0)
+            setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ||
+            (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0))
                 return -errno;
         /* a burst of a few thousand DISCOVERs must not overflow the queue */
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
@@ -78,7 +203,7 @@ static int open_socket(const struct runtime *rt, uint16_t port, int *ret)
         if (*ifname && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) < 0)
                 return log_error_errno(-errno, "dhcp: cannot bind to interface %s: %m", ifname);
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-                return log_error_errno(-errno, "dhcp: cannot bind %s:%u: %m", addr, port);
+                return bind_error(d, &sa, ifname, -errno);
         *ret = TAKE_FD(fd);
         return 0;
 }
@@ -113,6 +238,27 @@ static int set_arp(int fd, int ifindex, uint32_t ip, const uint8_t chaddr[6])
         return ioctl(fd, SIOCSARP, &req) < 0 ? -errno : 0;
 }
 
+/*
+ * A reply to a relay leaves by the routing table, not by the arrival
+ * interface: without a route back to the relay's subnet it cannot be sent
+ * (bound to an interface, the kernel ARPs for giaddr there instead).
+ */
+static void log_relay_send_error(const struct dhcp_slot *sl, int e)
+{
+        char mac[18], relay[16];
+        struct log_field f[2] = { { "MAC", mac }, { "RELAY", relay } };
+        const char *name = strerrorname_np(e);
+
+        if (!log_enabled(LOG_WARNING))
+                return;
+        format_mac(mac, sl->pkt.chaddr);
+        format_ipv4(relay, (struct in_addr){ htonl(sl->pkt.giaddr) });
+        log_fields(LOG_WARNING, f, 2,
+                   "dhcp: cannot send %s for %s to relay %s: %s (%s); add a route on this host to the relay's "
+                   "subnet (the network of %s)", dhcp_msg_type_name(sl->verdict.reply_type), mac, relay, strerror(e),
+                   name ? name : "unknown errno", relay);
+}
+
 static void send_reply(int fd, struct dhcp_slot *sl)
 {
         struct dhcp_verdict *v = &sl->verdict;
@@ -137,32 +283,35 @@ static void send_reply(int fd, struct dhcp_slot *sl)
                 memcpy(CMSG_DATA(c), &pi, sizeof(pi));
         }
         if (sendmsg(fd, &mh, 0) < 0) {
-                if (log_ratelimit_ok(&dst.sin_addr, sizeof(dst.sin_addr)))
-                        log_warning("dhcp: cannot send %s: %m", dhcp_msg_type_name(v->reply_type));
+                int e = errno;  /* before the rate limiter, which may log */
+
+                if (!log_ratelimit_ok(&dst.sin_addr, sizeof(dst.sin_addr)))
+                        return;
+                if (sl->pkt.giaddr && v->dst_ip == sl->pkt.giaddr)
+                        log_relay_send_error(sl, e);
+                else
+                        log_warning("dhcp: cannot send %s: %s", dhcp_msg_type_name(v->reply_type), strerror(e));
                 return;
         }
         METRIC_INC(dhcp_tx[v->reply_type]);
         metrics_observe(&metrics.dhcp_latency, now_monotonic_usec() - sl->rx_usec);
 }
 
-/* The PXE client UUID (option 97), recorded with the exchange: "" when absent or malformed. */
-static void client_uuid(const struct dhcp_packet *p, char buf[37])
+/* The PXE client UUID (option 97), recorded with the exchange: "" when absent, malformed or no identity. */
+static void client_uuid(const struct dhcp_packet *p, char buf[UUID_TEXT_BYTES])
 {
         const struct dhcp_option *o = &p->opt[DHCP_OPT_CLIENT_UUID];
-        const uint8_t *g;
 
         buf[0] = '\0';
         if (!o->present || o->len != 17 || o->data[0] != 0)
                 return;
-        g = o->data + 1;
-        snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", g[0], g[1], g[2],
-                 g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+        uuid_format(buf, o->data + 1);
 }
 
 static void log_verdict(const struct dhcp_slot *sl)
 {
         const struct dhcp_verdict *v = &sl->verdict;
-        char mac[18], ip[16], xid[12], uuid[37];
+        char mac[18], ip[16], xid[12], uuid[UUID_TEXT_BYTES];
         struct log_field f[4];
         size_t n = 3;
         int prio;
@@ -395,6 +544,7 @@ static int load_leases(struct dhcp_service *s)
 int dhcp_service_start(const struct runtime *rt, struct dhcp_service **ret)
 {
         struct dhcp_service *s = calloc(1, sizeof(*s));
+        const char *shared;
         int r;
 
         if (!s)
@@ -421,12 +571,13 @@ int dhcp_service_start(const struct runtime *rt, struct dhcp_service **ret)
         if ((r = -pthread_create(&s->thread, NULL, dhcp_thread, s)) < 0)
                 goto fail;
         s->thread_started = true;
+        shared = shares_port(&rt->cfg->dhcp, rt->cfg->dhcp.port) ? " (broadcasts only, shareable)" : "";
         if (rt->cfg->dhcp.proxy_port)
-                log_info("dhcp: %s mode, listening on ports %u and %u", dhcp_mode_name(rt->cfg->dhcp.mode),
-                         rt->cfg->dhcp.port, rt->cfg->dhcp.proxy_port);
+                log_info("dhcp: %s mode, listening on ports %u%s and %u", dhcp_mode_name(rt->cfg->dhcp.mode),
+                         rt->cfg->dhcp.port, shared, rt->cfg->dhcp.proxy_port);
         else
-                log_info("dhcp: %s mode, listening on port %u", dhcp_mode_name(rt->cfg->dhcp.mode),
-                         rt->cfg->dhcp.port);
+                log_info("dhcp: %s mode, listening on port %u%s", dhcp_mode_name(rt->cfg->dhcp.mode),
+                         rt->cfg->dhcp.port, shared);
         *ret = s;
         return 0;
 fail:

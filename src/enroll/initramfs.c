@@ -24,9 +24,11 @@
 #define METALD_PREFIX "/usr/local"
 #endif
 
+/* NICs, then disk controllers, then file systems: the order /init loads them in. */
 const char *const initramfs_default_modules[INITRAMFS_DEFAULT_MODULES] = {
-        "e1000", "e1000e", "igb", "ixgbe", "mlx5_core", "virtio_net", "virtio_pci",
-        "virtio_blk", "virtio_scsi", "ahci", "nvme", "sd_mod", "vfat", "ext4",
+        "e1000", "e1000e", "igb", "ixgbe", "i40e", "ice", "mlx4_en", "mlx5_core", "bnxt_en", "tg3", "qede",
+        "be2net", "sfc", "virtio_net", "virtio_pci", "virtio_blk", "virtio_scsi", "ata_piix", "ahci", "nvme",
+        "megaraid_sas", "mpt3sas", "hpsa", "smartpqi", "sd_mod", "vfat", "ext4",
 };
 
 _printf_(3, 4) static void why_set(char *why, size_t len, const char *fmt, ...)

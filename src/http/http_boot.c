@@ -72,12 +72,6 @@ struct decider {
         char machine[64];
 };
 
-/* iPXE reports an all-zero UUID when the firmware has none. */
-static bool uuid_is_nil(const char *uuid)
-{
-        return !*uuid || strspn(uuid, "0-") == strlen(uuid);
-}
-
 /* The lifecycle decides: a known or new machine enrolls with a fresh nonce, boots its disk, or waits. */
 static void decide(const struct boot_identity *id, void *userdata, struct boot_decision *ret)
 {
@@ -87,8 +81,7 @@ static void decide(const struct boot_identity *id, void *userdata, struct boot_d
         struct registry_boot rb;
 
         memcpy(c.mac, id->mac, 6);
-        if (!uuid_is_nil(id->uuid))
-                str_copy(c.uuid, sizeof(c.uuid), id->uuid);
+        str_copy(c.uuid, sizeof(c.uuid), id->uuid);     /* "" when iPXE reported no identity */
         str_copy(c.serial, sizeof(c.serial), id->serial);
         if (registry_boot(s->registry, &c, (int64_t)(now_realtime_usec() / USEC_PER_SEC), &rb) < 0) {
                 ret->kind = BOOT_SCRIPT_RETRY;

@@ -8,6 +8,7 @@
 
 #include "metald/http_service.h"
 #include "metald/log.h"
+#include "metald/registry.h"
 #include "metald/util.h"
 
 #include "http_accept.h"
@@ -431,6 +432,7 @@ static int open_enroll_dir(struct http_service *s, const char *path)
 static int service_init(const struct runtime *rt, struct http_service *s)
 {
         const struct http_config *c = &rt->cfg->http;
+        const char *initrd;
         int r;
 
         s->registry = rt->registry;
@@ -445,6 +447,10 @@ static int service_init(const struct runtime *rt, struct http_service *s)
         if (r < 0)
                 return log_error_errno(r, "http: cannot derive the boot script URL from boot.http_url '%.64s' "
                                           "and boot.script '%.64s'", rt->cfg->boot.http_url, rt->cfg->boot.script);
+        /* what the boot scripts carry, so that `machine show` renders the same command line */
+        initrd = *s->enroll_initrd ? s->enroll_initrd : rt->cfg->boot.enroll.initrd;
+        if (s->registry && (r = registry_set_enroll_boot(s->registry, s->base_url, initrd)) < 0)
+                return log_error_errno(r, "http: the boot URL or the enrollment initrd path is too long");
         r = http_digests_new(&s->digests);
         if (r < 0)
                 return log_error_errno(r, "http: cannot start the digest worker: %s", strerror(-r));

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdio.h>
-#include <ctype.h>
 #include <strings.h>
 
 #include "metald/api_json.h"
@@ -44,16 +43,14 @@ static int parse_system(json_object *inv, struct agent_identity *id, json_object
         if ((e = jv_child(inv, "system", json_type_object, &sys, why, cap)) < 0 ||
             (e = jv_only_keys(sys, "inventory.system", keys, why, cap)) < 0)
                 return e;
-        for (size_t i = 0; keys[i]; i++) {
+        for (size_t i = 0; keys[i]; i++)
                 if ((e = jv_string(sys, keys[i], false, API_MAX_TEXT, dst[i], caps[i], why, cap)) < 0)
                         return e;
-                json_object_object_add(out, keys[i], json_object_new_string(dst[i]));
-        }
-        if (*id->uuid && (strlen(id->uuid) != 36 || strspn(id->uuid, "0123456789abcdefABCDEF-") != 36 ||
-                          id->uuid[8] != '-' || id->uuid[13] != '-' || id->uuid[18] != '-' || id->uuid[23] != '-'))
+        /* all zero or all FF is no identity: stored as none, like an absent UUID */
+        if (uuid_normalize(id->uuid, strlen(id->uuid), id->uuid) < 0)
                 return jv_fail(why, cap, "inventory.system.uuid is not a canonical UUID");
-        for (char *p = id->uuid; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
+        for (size_t i = 0; keys[i]; i++)
+                json_object_object_add(out, keys[i], json_object_new_string(dst[i]));
         return 0;
 }
 

@@ -99,29 +99,6 @@ static bool in_set(const char *v, const char *const *set, size_t n)
         return false;
 }
 
-static bool parse_uuid(const char *s, char out[37])
-{
-        if (strlen(s) != 36)
-                return false;
-        for (size_t i = 0; i < 36; i++) {
-                char c = s[i];
-
-                if (i == 8 || i == 13 || i == 18 || i == 23) {
-                        if (c != '-')
-                                return false;
-                } else if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) {
-                        /* as is */
-                } else if (c >= 'A' && c <= 'F') {
-                        c = (char)(c - 'A' + 'a');
-                } else {
-                        return false;
-                }
-                out[i] = c;
-        }
-        out[36] = '\0';
-        return true;
-}
-
 static bool printable(const char *s)
 {
         for (; *s; s++)
@@ -144,8 +121,9 @@ static bool identity_values(const struct http_query *q, struct boot_identity *id
         p = http_query_get(q, "mac");
         if (!p || parse_mac(p->value, id->mac) < 0)
                 return refuse(ret_why, "the mac parameter is not six hex pairs");
+        /* iPXE reports all zero when the firmware has no UUID: that becomes "" */
         p = http_query_get(q, "uuid");
-        if (p && *p->value && !parse_uuid(p->value, id->uuid))
+        if (p && uuid_normalize(p->value, p->value_len, id->uuid) < 0)
                 return refuse(ret_why, "the uuid parameter is not a canonical UUID");
         p = http_query_get(q, "serial");
         if (p && (p->value_len > BOOT_MAX_SERIAL || !printable(p->value)))
@@ -310,6 +288,14 @@ static int kernel_cmdline(struct buf *out, const struct boot_view *v, const stru
         if (r == 0 && v->nonce)
                 r = buf_printf(out, " metald.nonce=%s", v->nonce);
         return r;
+}
+
+int boot_cmdline_shown(const struct boot_view *v, const struct boot_identity *id, struct buf *out)
+{
+        struct boot_view shown = *v;
+
+        shown.nonce = BOOT_NONCE_SHOWN;
+        return kernel_cmdline(out, &shown, id);
 }
 
 /* Renders one {{name}} of the enrollment template; -ENOENT for an unknown name. */

@@ -3,6 +3,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 
+#include "metald/boot_script.h"
 #include "metald/log.h"
 #include "metald/syntax.h"
 #include "metald/util.h"
@@ -137,7 +138,7 @@ static json_object *machine_json(const struct registry *r, const struct store_ma
         add_int(o, "deadline", m->deadline);
         add_int(o, "last_seen", m->last_seen);
         add_str(o, "last_event", m->last_event);
-        add_str(o, "uuid", m->uuid);
+        add_str(o, "uuid", uuid_is_identity(m->uuid) ? m->uuid : "");   /* all zero, all FF: none, as in the DHCP log */
         add_str(o, "serial", m->serial);
         add_str(o, "labels", m->labels);
         add_str(o, "waiting_for", ins.reason);
@@ -204,9 +205,34 @@ static int timeline_one(const struct store_event *ev, void *u)
         return 0;
 }
 
+/*
+ * The kernel command line of m's next enrollment boot on BIOS and on UEFI,
+ * the nonce masked; empty when its next network boot is no enrollment boot or
+ * no boot scripts are served. Lock held.
+ */
+static int enroll_cmdlines(const struct registry *r, const struct store_machine *m, struct buf *bios,
+                           struct buf *efi)
+{
+        const struct boot_enroll *be = &r->cfg->boot.enroll;
+        struct boot_view v = { .base_url = r->boot_base_url, .script_url = "", .kernel = be->kernel,
+                               .initrd = r->boot_initrd, .cmdline = be->cmdline };
+        struct boot_identity id = { .platform = "pcbios" };
+        int e;
+
+        if (!*r->boot_base_url || !*be->kernel || !*r->boot_initrd ||
+            machine_boot_kind((enum machine_state)m->state) != BOOT_KIND_ENROLL)
+                return 0;
+        memcpy(id.mac, m->mac, 6);
+        if ((e = boot_cmdline_shown(&v, &id, bios)) < 0)
+                return e;
+        str_copy(id.platform, sizeof(id.platform), "efi");
+        return boot_cmdline_shown(&v, &id, efi);
+}
+
 int registry_show_json(struct registry *r, const char *who, struct buf *out)
 {
         json_object *o, *timeline = json_object_new_array(), *inv = NULL;
+        struct buf bios = BUF_INIT(BOOT_MAX_SCRIPT_BYTES), efi = BUF_INIT(BOOT_MAX_SCRIPT_BYTES);
         struct store_machine m;
         char *inventory = NULL;
         int e;
@@ -215,15 +241,23 @@ int registry_show_json(struct registry *r, const char *who, struct buf *out)
         e = find_locked(r, who, &m);
         if (e == 0)
                 e = store_event_foreach(r->store, m.id, timeline_one, timeline);
+        if (e == 0)
+                e = enroll_cmdlines(r, &m, &bios, &efi);
         if (e == 0 && store_inventory_get(r->store, m.id, &inventory) == 0)
                 inv = json_tokener_parse(inventory);
         pthread_mutex_unlock(&r->lock);
         free(inventory);
         if (e < 0) {
                 json_object_put(timeline);
+                buf_free(&bios);
+                buf_free(&efi);
                 return e;
         }
         o = machine_json(r, &m);
+        add_str(o, "enroll_cmdline", bios.data);
+        add_str(o, "enroll_cmdline_efi", efi.data);
+        buf_free(&bios);
+        buf_free(&efi);
         json_object_object_add(o, "inventory", inv ? inv : json_object_new_object());
         json_object_object_add(o, "timeline", timeline);
         return emit(o, out);

@@ -45,8 +45,10 @@ static bool nonce_valid(struct registry *r, const struct store_machine *m, const
 
 static void take_identity(struct store_machine *m, const struct agent_identity *id)
 {
-        if (*id->uuid)
-                str_copy(m->uuid, sizeof(m->uuid), id->uuid);
+        char uuid[UUID_TEXT_BYTES];
+
+        if (uuid_normalize(id->uuid, strnlen(id->uuid, sizeof(id->uuid)), uuid) == 0 && *uuid)
+                str_copy(m->uuid, sizeof(m->uuid), uuid);
         str_copy(m->serial, sizeof(m->serial), id->serial);
         str_copy(m->vendor, sizeof(m->vendor), id->vendor);
         str_copy(m->product, sizeof(m->product), id->product);
@@ -108,7 +110,7 @@ static void register_locked(struct registry *r, const char *nonce, const uint8_t
                 return refuse(ret, 401, "unknown or already used nonce");
         if (!nonce_valid(r, &m, nonce, now, &why))
                 return refuse(ret, 401, why);
-        if (*m.uuid && *id->uuid && strcasecmp(m.uuid, id->uuid) != 0) {
+        if (uuid_is_identity(m.uuid) && uuid_is_identity(id->uuid) && strcasecmp(m.uuid, id->uuid) != 0) {
                 snprintf(detail, sizeof(detail), "registration refused: SMBIOS UUID %s, but this MAC belongs to %s",
                          id->uuid, m.uuid);
                 (void)reg_note(r, &m, "identity-conflict", detail, now);

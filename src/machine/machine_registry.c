@@ -34,6 +34,17 @@ void registry_close(struct registry *r)
         free(r);
 }
 
+int registry_set_enroll_boot(struct registry *r, const char *base_url, const char *initrd)
+{
+        if (strlen(base_url) >= sizeof(r->boot_base_url) || strlen(initrd) >= sizeof(r->boot_initrd))
+                return -ENAMETOOLONG;
+        pthread_mutex_lock(&r->lock);
+        str_copy(r->boot_base_url, sizeof(r->boot_base_url), base_url);
+        str_copy(r->boot_initrd, sizeof(r->boot_initrd), initrd);
+        pthread_mutex_unlock(&r->lock);
+        return 0;
+}
+
 void reg_facts_of(const struct store_machine *m, struct profile_facts *f)
 {
         *f = (struct profile_facts){ .uuid = m->uuid, .serial = m->serial, .vendor = m->vendor,
@@ -193,7 +204,7 @@ static int boot_locked(struct registry *r, const struct boot_contact *c, int64_t
                 return e;
         m->ip = c->ip;
         m->last_seen = now;
-        if (!*m->uuid)
+        if (!uuid_is_identity(m->uuid))
                 str_copy(m->uuid, sizeof(m->uuid), c->uuid);
         ret->kind = machine_boot_kind((enum machine_state)m->state);
         if (ret->kind != BOOT_KIND_ENROLL) {
@@ -208,10 +219,13 @@ static int boot_locked(struct registry *r, const struct boot_contact *c, int64_t
 
 int registry_boot(struct registry *r, const struct boot_contact *c, int64_t now, struct registry_boot *ret)
 {
+        struct boot_contact cc = *c;
         int e;
 
+        if (uuid_normalize(cc.uuid, strnlen(cc.uuid, sizeof(cc.uuid)), cc.uuid) < 0)
+                cc.uuid[0] = '\0';
         pthread_mutex_lock(&r->lock);
-        e = boot_locked(r, c, now, ret);
+        e = boot_locked(r, &cc, now, ret);
         pthread_mutex_unlock(&r->lock);
         if (e < 0)
                 explicit_bzero(ret->nonce, sizeof(ret->nonce));

@@ -62,12 +62,18 @@ static bool has_label(const char *labels, const struct profile_label *l)
         return false;
 }
 
+/* The machine's UUID, or NULL when it has none that identifies it (all zero, all FF). */
+static const char *identity_uuid(const struct profile_facts *f)
+{
+        return f->uuid && uuid_is_identity(f->uuid) ? f->uuid : NULL;
+}
+
 bool profile_matches(const struct profile_match *m, const struct profile_facts *f)
 {
         char mac[18];
 
         format_mac(mac, f->mac);
-        if (!any_matches(m->mac, m->n_mac, mac) || !any_matches(m->uuid, m->n_uuid, f->uuid) ||
+        if (!any_matches(m->mac, m->n_mac, mac) || !any_matches(m->uuid, m->n_uuid, identity_uuid(f)) ||
             !any_matches(m->serial, m->n_serial, f->serial))
                 return false;
         if (*m->vendor && (!f->vendor || fnmatch(m->vendor, f->vendor, FNM_CASEFOLD) != 0))
@@ -133,7 +139,8 @@ void profile_machine_name(const struct profile *p, const struct profile_facts *f
 
                 for (size_t i = 0; i < ARRAY_SIZE(keys) && !done; i++)
                         if (str_has_prefix(t, keys[i].key)) {
-                                const char *v = keys[i].which == 0 ? mac : keys[i].which == 1 ? f->serial : f->uuid;
+                                const char *uuid = identity_uuid(f);
+                                const char *v = keys[i].which == 0 ? mac : keys[i].which == 1 ? f->serial : uuid;
 
                                 /* an empty serial or UUID falls back to the MAC, names must be unique */
                                 o = append_label(buf, cap, o, v && *v ? v : mac);

@@ -10,6 +10,8 @@ struct registry {
         pthread_mutex_t lock;
         struct store *store;
         const struct config *cfg;
+        char boot_base_url[BOOT_MAX_URL];               /* what boot scripts name; "" until HTTP serves them */
+        char boot_initrd[BOOT_MAX_ARTIFACT_PATH + 1];
 };
 
 /* What one transition changes besides the state. */

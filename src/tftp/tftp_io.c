@@ -5,6 +5,7 @@
 #include <netinet/udp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -53,6 +54,7 @@ struct tftp_service {
         _Atomic uint64_t heartbeat;
         struct tftp_session **sessions;
         size_t n_sessions, max_sessions;
+        const struct tftp_xfer **candidates;    /* max_sessions long: the table tftp_reclaim_pick chooses from */
         uint64_t next_timer;            /* no deadline expires before this */
         uint8_t rx[TFTP_MAX_REQUEST];
         struct mmsghdr msgs[TFTP_SEND_BATCH];
@@ -60,7 +62,7 @@ struct tftp_service {
         uint8_t hdr[TFTP_SEND_BATCH][TFTP_HEADER_BYTES];
 };
 
-enum tftp_end { TFTP_END_COMPLETED, TFTP_END_PROBE, TFTP_END_FAILED };
+enum tftp_end { TFTP_END_COMPLETED, TFTP_END_PROBE, TFTP_END_FAILED, TFTP_END_RECLAIMED };
 
 static void format_peer(char buf[32], const struct sockaddr_in *sa)
 {
@@ -121,7 +123,8 @@ static void log_finished(const struct tftp_session *t, uint64_t duration_usec)
  * Ends a transfer and frees it. A client that answers our OACK with an
  * ERROR only wanted the options (edk2 asks for tsize this way, then sends
  * the real request): that counts as completed, but not in the duration
- * histogram, and is not worth a warning.
+ * histogram, and is not worth a warning. A reclaimed transfer was logged
+ * by session_reclaim.
  */
 static void session_end(struct tftp_session *t, enum tftp_end how, const char *reason, uint64_t now)
 {
@@ -134,6 +137,9 @@ static void session_end(struct tftp_session *t, enum tftp_end how, const char *r
                 log_finished(t, now - t->started_usec);
         } else if (how == TFTP_END_PROBE) {
                 METRIC_INC(tftp_completed);
+        } else if (how == TFTP_END_RECLAIMED) {
+                METRIC_INC(tftp_failed);
+                METRIC_INC(tftp_reclaimed);
         } else {
                 METRIC_INC(tftp_failed);
                 if (warn_ok(&t->peer)) {
@@ -582,10 +588,74 @@ static size_t client_transfers(const struct tftp_service *s, const struct sockad
         return n;
 }
 
+/* The session a transfer's state is embedded in. */
+static struct tftp_session *session_of(const struct tftp_xfer *x)
+{
+        return (struct tftp_session *)((uintptr_t)x - offsetof(struct tftp_session, x));
+}
+
+/* The stalled transfer to end for a new request: only the client's own when own, else anyone's. */
+static struct tftp_session *reclaim_pick(struct tftp_service *s, const struct sockaddr_in *peer, bool own)
+{
+        size_t n = 0, at;
+
+        for (size_t i = 0; i < s->n_sessions; i++) {
+                const struct tftp_session *t = s->sessions[i];
+
+                if (!own || t->peer.sin_addr.s_addr == peer->sin_addr.s_addr)
+                        s->candidates[n++] = &t->x;
+        }
+        if (tftp_reclaim_pick(s->candidates, n, &at) < 0)
+                return NULL;
+        return session_of(s->candidates[at]);
+}
+
+/*
+ * Whether a request fits, or else the stalled transfer it replaces in
+ * *ret_victim. A client at max_per_client can only take the place of one of
+ * its own transfers; when only the server is full, the most stale of all.
+ */
+static bool admit(struct tftp_service *s, const struct sockaddr_in *peer, size_t mine,
+                  struct tftp_session **ret_victim, struct tftp_refusal *why)
+{
+        size_t per_client = s->cfg->tftp.max_per_client;
+
+        *ret_victim = NULL;
+        if (tftp_admit(s->n_sessions, s->max_sessions, mine, per_client, why) == TFTP_REQ_ACCEPT)
+                return true;
+        *ret_victim = reclaim_pick(s, peer, mine >= per_client);
+        return *ret_victim != NULL;
+}
+
+static void log_reclaimed(const struct tftp_session *t, const struct sockaddr_in *by, uint64_t now)
+{
+        char peer[32], other[32], file[LOG_MAX_FIELD], ms[24];
+        const struct log_field f[] = { { "PEER", peer }, { "FILE", t->name }, { "STALLED_MS", ms } };
+
+        format_peer(peer, &t->peer);
+        format_peer(other, by);
+        escape_name(file, sizeof(file), t->name);
+        /* monotonic, but never print a wrapped difference */
+        snprintf(ms, sizeof(ms), "%llu",
+                 (unsigned long long)(now > t->x.progress_at ? (now - t->x.progress_at) / USEC_PER_MSEC : 0));
+        log_fields(LOG_WARNING, f, ARRAY_SIZE(f),
+                   "tftp: ended stalled transfer of \"%s\" to %s (no progress for %s ms, %u timeouts) "
+                   "to make room for a request from %s", file, peer, ms, t->x.tries, other);
+}
+
+/* Ends a stalled transfer for a new request: an ERROR on its TID tells the client, if it is still there. */
+static void session_reclaim(struct tftp_session *t, const struct sockaddr_in *by, uint64_t now)
+{
+        session_send_error(t, &t->peer, TFTP_EUNDEF, "transfer stalled", TFTP_ERR_TIMEOUT);
+        if (warn_ok(&t->peer))
+                log_reclaimed(t, by, now);
+        session_end(t, TFTP_END_RECLAIMED, NULL, now);
+}
+
 static void start_transfer(struct tftp_service *s, const struct tftp_request *req, const struct tftp_origin *o,
                            uint64_t now)
 {
-        struct tftp_session *t;
+        struct tftp_session *t, *victim;
         struct tftp_refusal why;
         struct tftp_send send;
         bool same_tid;
@@ -594,11 +664,13 @@ static void start_transfer(struct tftp_service *s, const struct tftp_request *re
         /* a retransmitted request: the running transfer's own timer answers it */
         if (same_tid)
                 return;
-        if (tftp_admit(s->n_sessions, s->max_sessions, mine, s->cfg->tftp.max_per_client, &why) != TFTP_REQ_ACCEPT ||
-            session_create(s, req, o, &t, &why) < 0) {
+        /* the file is opened before anything is reclaimed: a request for a missing one ends nothing */
+        if (!admit(s, &o->peer, mine, &victim, &why) || session_create(s, req, o, &t, &why) < 0) {
                 refuse(s, o, req, &why);
                 return;
         }
+        if (victim)
+                session_reclaim(victim, &o->peer, now);
         t->index = s->n_sessions;
         s->sessions[s->n_sessions++] = t;
         t->started_usec = now;
@@ -730,6 +802,7 @@ static void service_free(struct tftp_service *s)
                 session_end(s->sessions[s->n_sessions - 1], TFTP_END_FAILED, "service stopping",
                             now_monotonic_usec());
         free(s->sessions);
+        free(s->candidates);
         closep(&s->root_fd);
         closep(&s->listen_fd);
         closep(&s->epoll_fd);
@@ -751,7 +824,10 @@ static int service_alloc(const struct config *cfg, struct tftp_service **ret)
         };
         str_copy(s->ifname, sizeof(s->ifname), *cfg->tftp.interface ? cfg->tftp.interface : cfg->interface);
         s->sessions = calloc(s->max_sessions, sizeof(*s->sessions));
-        if (!s->sessions) {
+        s->candidates = calloc(s->max_sessions, sizeof(*s->candidates));
+        if (!s->sessions || !s->candidates) {
+                free(s->sessions);
+                free(s->candidates);
                 free(s);
                 return -ENOMEM;
         }

@@ -199,6 +199,7 @@ static enum tftp_step send_window(struct tftp_xfer *x, uint64_t now, struct tftp
 
 enum tftp_step tftp_xfer_start(struct tftp_xfer *x, uint64_t now, struct tftp_send *out)
 {
+        x->progress_at = now;
         if (x->state == TFTP_XFER_OACK_SENT)
                 return send_oack(x, now, out);
         if (x->state == TFTP_XFER_SENDING)
@@ -206,10 +207,11 @@ enum tftp_step tftp_xfer_start(struct tftp_xfer *x, uint64_t now, struct tftp_se
         return TFTP_STEP_NONE;
 }
 
-static void progress(struct tftp_xfer *x)
+static void progress(struct tftp_xfer *x, uint64_t now)
 {
         x->tries = 0;
         x->rto = x->rto_base;
+        x->progress_at = now;
 }
 
 /*
@@ -235,7 +237,7 @@ enum tftp_step tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t block, uint64_t no
                 if (block != 0)
                         return TFTP_STEP_NONE;
                 x->state = TFTP_XFER_SENDING;
-                progress(x);
+                progress(x, now);
                 return send_window(x, now, out);
         }
         if (x->state != TFTP_XFER_SENDING)
@@ -246,7 +248,7 @@ enum tftp_step tftp_xfer_on_ack(struct tftp_xfer *x, uint16_t block, uint64_t no
         if (b == x->acked)
                 return on_duplicate(x, now, out);
         x->acked = b;
-        progress(x);
+        progress(x, now);
         if (b == x->last_block) {
                 x->state = TFTP_XFER_DONE;
                 return TFTP_STEP_DONE;
@@ -271,4 +273,28 @@ enum tftp_step tftp_xfer_on_timeout(struct tftp_xfer *x, uint64_t now, struct tf
         if (x->state == TFTP_XFER_OACK_SENT)
                 return send_oack(x, now, out);
         return send_window(x, now, out);
+}
+
+bool tftp_xfer_stalled(const struct tftp_xfer *x)
+{
+        return (x->state == TFTP_XFER_OACK_SENT || x->state == TFTP_XFER_SENDING) && x->tries >= TFTP_STALL_TIMEOUTS;
+}
+
+int tftp_reclaim_pick(const struct tftp_xfer *const *xfers, size_t n, size_t *ret_index)
+{
+        const struct tftp_xfer *best = NULL;
+        size_t at = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (!tftp_xfer_stalled(xfers[i]))
+                        continue;
+                if (!best || xfers[i]->progress_at < best->progress_at) {
+                        best = xfers[i];
+                        at = i;
+                }
+        }
+        if (!best)
+                return -ENOENT;
+        *ret_index = at;
+        return 0;
 }

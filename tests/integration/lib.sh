@@ -180,6 +180,36 @@ testboot_root() {
         cp "$METALD_BUILD/testboot/vmlinuz" "$METALD_BUILD/testboot/test-initrd.img" "$dir/"
 }
 
+# fake_kernel FILE: the smallest file metald takes for an x86 kernel (a bzImage
+# header and as many bytes as it announces), for tests that never boot it.
+fake_kernel() {
+        python3 - "$1" <<'PY'
+import struct, sys
+img = bytearray(4 * 512 + 64 * 16)
+img[0x1f1] = 3                          # setup sectors after the boot sector
+struct.pack_into("<I", img, 0x1f4, 64)  # 16-byte paragraphs of protected-mode code
+img[0x202:0x206] = b"HdrS"
+open(sys.argv[1], "wb").write(img)
+PY
+}
+
+# fake_efi FILE MACHINE: the headers of an EFI application for MACHINE
+# (0x8664 x64, 0x014c x86, 0x01c2 ARM32, 0xaa64 ARM64), for tests that never run it.
+fake_efi() {
+        python3 - "$1" "$2" <<'PY'
+import struct, sys
+img = bytearray(8192)
+img[0:2] = b"MZ"
+struct.pack_into("<I", img, 0x3c, 0x80)
+img[0x80:0x84] = b"PE\0\0"
+struct.pack_into("<H", img, 0x84, int(sys.argv[2], 0))
+struct.pack_into("<H", img, 0x80 + 20, 240)     # size of the PE32+ optional header
+struct.pack_into("<H", img, 0x80 + 24, 0x20b)
+struct.pack_into("<H", img, 0x80 + 24 + 68, 10)  # subsystem: EFI application
+open(sys.argv[1], "wb").write(img)
+PY
+}
+
 # qemu_boot NAME FIRMWARE MAC [UUID]: boots a machine in the background.
 #   bios       SeaBIOS + the iPXE ROM of QEMU's e1000 (iPXE does DHCP itself)
 #   uefi-pxe   OVMF firmware PXE on virtio-net with no option ROM: firmware DHCP,

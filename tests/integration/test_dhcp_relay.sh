@@ -40,5 +40,25 @@ case "$A" in 10.88.0.5[0-9]|10.88.0.60) ;; *) fail "relayed client got $A, not a
 grep -q 'option routers 10.88.0.1' "$T/dhc.leases" || fail "the relay subnet's router was not sent"
 grep -q "Forwarded BOOTREPLY for" "$T/dhcrelay.log" || fail "dhcrelay did not forward our reply"
 ! grep -q "dropped" "$T/dhcrelay.log" || fail "dhcrelay dropped a reply: $(grep dropped "$T/dhcrelay.log")"
-metald_stop
 log "relayed client bound $A"
+
+metald_stop
+
+# Replies to a relay follow the routing table. Served on no particular
+# interface (server.address only), metald cannot send them without a route
+# back to the relay's subnet, and the log says so and what to do. (Bound to an
+# interface, the kernel takes giaddr for an address on that link instead.)
+log "no route back to the relay's subnet"
+sed '/^server:/c server: { address: 10.77.0.1 }' "$T/metald.yaml" >"$T/unbound.yaml"
+in_ns "$SRV" ip route del 10.88.0.0/24 via 10.77.0.2
+metald_start "$SRV" "$T/unbound.yaml"
+bg "$CLI" dhclient -1 -d -v -pf "$T/dhc2.pid" -lf "$T/dhc2.leases" \
+        -sf "$TOP/tests/integration/dhclient-script" vc0 >"$T/dhclient2.log" 2>&1
+MAC=$(in_ns "$CLI" cat /sys/class/net/vc0/address)
+LINE="cannot send OFFER for $MAC to relay 10.88.0.1: Network is unreachable (ENETUNREACH); add a route on this host to the relay's subnet"
+wait_until 20 grep -qF "$LINE" "$T/metald.log" || fail "no clear log line for the relay metald has no route to"
+! grep -q "^DHCPACK" "$T/dhclient2.log" || fail "a lease without a route back to the relay"
+log "with the route added, the same client gets its lease"
+in_ns "$SRV" ip route add 10.88.0.0/24 via 10.77.0.2
+wait_until 45 grep -q "^DHCPACK" "$T/dhclient2.log" || fail "no lease once the route is back: $(tail -3 "$T/dhclient2.log")"
+metald_stop

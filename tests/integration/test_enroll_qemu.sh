@@ -3,7 +3,8 @@
 # gets the enrollment environment metald built itself (kernel modules,
 # metald-agent and its libraries, busybox), and its agent registers with the
 # machine's real inventory. metald records the MAC, the SMBIOS UUID QEMU was
-# given and the disk's size; the machine waits in registered until
+# given and the disks (a virtio one, and one on QEMU's default IDE controller,
+# which needs ata_piix); the machine waits in registered until
 # `metald machine approve`, and its agent sees the new instruction. A second
 # machine under an auto profile needs no approval.
 . "$(dirname "$0")/lib.sh"
@@ -37,10 +38,14 @@ machine_json() { ctl status --json | jq -c --arg m "$1" '.machines[] | select(.m
 
 UUID1=6a0c3f4e-0b1d-4c52-9e1e-3b7a00000e01
 truncate -s 2G "$T/disk1.img"
+truncate -s 1536M "$T/disk1-ide.img"
 QEMU_MEMORY=768
-QEMU_EXTRA=(-drive "file=$T/disk1.img,format=raw,if=virtio")
+QEMU_EXTRA=(-drive "file=$T/disk1.img,format=raw,if=virtio" -drive "file=$T/disk1-ide.img,format=raw,if=ide")
 qemu_boot vm1 bios 52:54:00:e0:00:01 "$UUID1"
 wait_console vm1 300 "metald-agent: registered as m-525400e00001"
+# every default module loads on a machine that has none of their firmware
+LOADED=$(grep -a -m1 "metald-enroll: loaded " "$T/vm1.serial" | tr -d '\r')
+case "$LOADED" in *failed:* | "") fail "the kernel modules did not all load: ${LOADED:-no report}" ;; esac
 wait_until 20 grep -aq "waiting for an operator to approve" "$T/vm1.serial" || fail "the agent did not report its instruction"
 M=$(machine_json 52:54:00:e0:00:01)
 [ "$(jq -r .state <<<"$M")" = registered ] || fail "vm1 is not registered: $M"
@@ -49,6 +54,9 @@ M=$(machine_json 52:54:00:e0:00:01)
 ctl machine show m-525400e00001 --json >"$T/show.json"
 jq -e '.inventory.disks[] | select(.name == "vda" and .size_bytes == 2147483648)' "$T/show.json" >/dev/null ||
         fail "the 2 GiB disk is not in the inventory: $(jq -c .inventory.disks "$T/show.json")"
+jq -e '.inventory.disks[] | select(.name == "sda" and .size_bytes == 1610612736 and
+        (.model | startswith("QEMU HARDDISK")) and .serial != "")' "$T/show.json" >/dev/null ||
+        fail "the 1.5 GiB IDE disk is not in the inventory: $(jq -c .inventory.disks "$T/show.json")"
 jq -e '.inventory.nics[] | select(.mac == "52:54:00:e0:00:01" and .link == true)' "$T/show.json" >/dev/null ||
         fail "the boot NIC is not in the inventory: $(jq -c .inventory.nics "$T/show.json")"
 jq -e '.inventory.system.uuid == "'"$UUID1"'" and .inventory.cpu.count >= 1 and .inventory.memory_bytes > 0' \

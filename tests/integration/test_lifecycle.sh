@@ -13,7 +13,7 @@ CLI=$(ns_add cli)
 veth "$SRV" vs0 10.77.0.1/24 "$CLI" vc0 10.77.0.2/24
 mkdir -p "$T/root"
 cp "$TOP/pxe/enroll.ipxe.tmpl" "$T/root/"
-echo kernel >"$T/root/vmlinuz"
+fake_kernel "$T/root/vmlinuz"
 echo initrd >"$T/root/initrd.img"
 openssl rand -hex 24 >"$T/admin.token"
 cat >"$T/metald.yaml" <<CFG
@@ -111,6 +111,18 @@ grep -qE "^$M +52:54:00:00:00:01 +10\.77\.0\.2 +registered +lab +flatcar" "$T/st
         fail "status table: $(cat "$T/status.txt")"
 ctl machine show $M >"$T/show.txt"
 grep -q "disk: *vda *4.0 GiB" "$T/show.txt" || fail "inventory not shown: $(cat "$T/show.txt")"
+# the command line the enrollment script handed the kernel, its nonce masked
+WANT=$(sed -n 's/^kernel [^ ]* \(.*\) || goto failed$/\1/p' "$T/script" | sed 's/metald\.nonce=[^ ]*/metald.nonce=<hidden>/')
+[ "$WANT" = "console=ttyS0 metald.url=$API metald.mac=52:54:00:00:00:01 metald.nonce=<hidden>" ] ||
+        fail "unexpected kernel line in the script: $(grep '^kernel' "$T/script")"
+[ "$(ctl machine show $M --json | jq -r .enroll_cmdline)" = "$WANT" ] ||
+        fail "show --json: enroll_cmdline $(ctl machine show $M --json | jq .enroll_cmdline)"
+[ "$(ctl machine show $M --json | jq -r .enroll_cmdline_efi)" = "initrd=initrd.img $WANT" ] ||
+        fail "show --json: enroll_cmdline_efi $(ctl machine show $M --json | jq .enroll_cmdline_efi)"
+grep -qxF "cmdline:     $WANT" "$T/show.txt" || fail "no command line shown: $(cat "$T/show.txt")"
+grep -qxF "cmdline efi: initrd=initrd.img $WANT" "$T/show.txt" || fail "no UEFI command line shown: $(cat "$T/show.txt")"
+grep -qxF "uuid:        $UUID" "$T/show.txt" || fail "uuid not shown: $(cat "$T/show.txt")"
+grep -q "$NONCE" "$T/show.txt" && fail "machine show prints the nonce"
 
 kill9_and_check() {     # the machine keeps its state and timeline; the agent's session still works
         local want=$1 events
@@ -164,6 +176,20 @@ in_ns "$CLI" curl -sf "$API/boot.ipxe?mac=52-54-00-00-00-09&arch=x86_64&platform
         fail "a retired machine was not told so"
 ctl machine forget auto-x9 >/dev/null || fail "forget failed"
 ctl machine show auto-x9 >/dev/null 2>&1 && fail "a forgotten machine is still shown"
+
+log "an all-zero or all-FF SMBIOS UUID is none"
+NONCE=$(boot 52:54:00:00:00:0b 00000000-0000-0000-0000-000000000000)
+ctl machine show m-52540000000b >"$T/show.txt"
+grep -qx "uuid: *-" "$T/show.txt" || fail "an all-zero UUID is shown: $(grep uuid "$T/show.txt")"
+expect 200 POST /v1/agent/register "$(register "$NONCE" 52:54:00:00:00:0b FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF QEMU S0)"
+[ "$(jq -r .state "$T/body")" = registered ] || fail "an all-FF UUID was not registered: $(cat "$T/body")"
+ctl machine show m-52540000000b --json | jq -e '.uuid == "" and .inventory.system.uuid == ""' >/dev/null ||
+        fail "an all-FF UUID was stored: $(ctl machine show m-52540000000b --json | jq -c '[.uuid, .inventory.system]')"
+NONCE=$(boot 52:54:00:00:00:0c 8c1b5a2e-4c1e-4d5a-9f00-00000000000c)
+expect 200 POST /v1/agent/register "$(register "$NONCE" 52:54:00:00:00:0c 00000000-0000-0000-0000-000000000000 QEMU S0)"
+[ "$(ctl machine show m-52540000000c --json | jq -r .uuid)" = 8c1b5a2e-4c1e-4d5a-9f00-00000000000c ] ||
+        fail "an agent reporting an all-zero UUID changed the machine's"
+ctl machine forget m-52540000000b >/dev/null && ctl machine forget m-52540000000c >/dev/null || fail "forget failed"
 
 log "exit codes and the admin API over HTTP"
 set +e

@@ -211,6 +211,32 @@ TEST(agent_inventory_empty_and_missing)
         free(inv);
 }
 
+/* Firmware without a UUID reports all zero or all FF: sent as none, as anything that is no UUID. */
+TEST(agent_inventory_uuid_no_identity)
+{
+        static const struct {
+                const char *file, *uuid;
+        } cases[] = {
+                { "00000000-0000-0000-0000-000000000000\n", "" },
+                { "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF\n", "" },
+                { "ffffffff-FFFF-ffff-FFFF-ffffffffffff\n", "" },
+                { "{8C1B5A2E-4C1E-4D5A-9F00-000000000A15}\n", "" },
+                { "8C1B5A2E-4C1E-4D5A-9F00-000000000A15\n", "8c1b5a2e-4c1e-4d5a-9f00-000000000a15" },
+                { "8c1b5a2e-4c1e-4D5A-9f00-000000000A15", "8c1b5a2e-4c1e-4d5a-9f00-000000000a15" },
+        };
+        struct agent_inventory *inv = calloc(1, sizeof(*inv));
+        const char *root = sysroot();
+
+        CHECK(inv);
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                CHECK_EQ(put(root, "sys/class/dmi/id/product_uuid", cases[i].file), 0);
+                memset(inv, 0, sizeof(*inv));
+                CHECK_EQ(agent_inventory_collect(root, inv), 0);
+                CHECK_STREQ(inv->uuid, cases[i].uuid);
+        }
+        free(inv);
+}
+
 static int build_hostile_tree(const char *root)
 {
         static const uint8_t junk[] = { 'D', 0x00, 'e', 0xff, 'l', 0x01, 'l', 0xc3, 0x28, ' ', 0xe2, 0x82, 0xac, '\n' };

@@ -215,6 +215,48 @@ TEST(boot_script_enroll_platforms)
         buf_free(&b);
 }
 
+/* What `machine show` prints is the {{cmdline}} of the script, with the nonce masked. */
+TEST(boot_cmdline_shown_is_the_scripts)
+{
+        static const char nonce[] = "Zm9vYmFyYmF6cXV1eDEyMw";
+        static const char *const platforms[] = { "pcbios", "efi" };
+        struct boot_view v = view();
+        struct buf script = BUF_INIT(BOOT_MAX_SCRIPT_BYTES), shown = BUF_INIT(BOOT_MAX_SCRIPT_BYTES);
+        struct boot_identity id = { .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 } };
+        char want[1024];
+        const char *why = NULL;
+
+        v.template_text = "#!ipxe\nkernel {{cmdline}}\n";
+        v.cmdline = "console=ttyS0,115200n8  quiet $x";
+        for (size_t i = 0; i < ARRAY_SIZE(platforms); i++) {
+                const char *line, *at;
+
+                str_copy(id.platform, sizeof(id.platform), platforms[i]);
+                v.nonce = nonce;
+                buf_reset(&script);
+                buf_reset(&shown);
+                CHECK_EQ(boot_script_enroll(&v, &id, &script, &why), 0);
+                CHECK_EQ(boot_cmdline_shown(&v, &id, &shown), 0);
+                CHECK(!strstr(shown.data, nonce));
+                line = script.data + strlen("#!ipxe\nkernel ");
+                at = strstr(line, nonce);
+                CHECK(at != NULL);
+                /* the script's line, its nonce masked and without its newline */
+                snprintf(want, sizeof(want), "%.*s%s%.*s", (int)(at - line), line, BOOT_NONCE_SHOWN,
+                         (int)strlen(at + strlen(nonce)) - 1, at + strlen(nonce));
+                CHECK_STREQ(shown.data, want);
+                /* with or without a nonce in the view, the mask is there */
+                v.nonce = NULL;
+                buf_reset(&shown);
+                CHECK_EQ(boot_cmdline_shown(&v, &id, &shown), 0);
+                CHECK_STREQ(shown.data, want);
+        }
+        CHECK_STREQ(shown.data, "initrd=initrd.img console=ttyS0,115200n8 quiet _x metald.url=http://10.0.0.1:8080 "
+                                "metald.mac=52:54:00:12:34:56 metald.nonce=" BOOT_NONCE_SHOWN);
+        buf_free(&script);
+        buf_free(&shown);
+}
+
 TEST(boot_script_retry_outcomes)
 {
         static const struct {

@@ -4,6 +4,7 @@
 #include "dhcp_client.h"
 #include "metald/config.h"
 #include "metald/dhcp_server.h"
+#include "metald/util.h"
 #include "test.h"
 
 static const char base_yaml[] =
@@ -702,6 +703,56 @@ TEST(decide_proxy_port_4011_acks_unicast)
         CHECK(F.rep.opt[DHCP_OPT_VENDOR].present);
         CHECK_EQ(F.rep.opt[DHCP_OPT_VENDOR].data[0], 71);
         CHECK(memcmp(F.rep.opt[DHCP_OPT_VENDOR].data + 2, "\x80\x00\x00\x00", 4) == 0);
+        teardown();
+}
+
+/*
+ * Beside the site's DHCP server a proxy sees every broadcast of the link: it
+ * must stay silent to anything but a PXE or HTTP-boot client, whatever the
+ * message, the port, or how close the vendor class comes to PXEClient.
+ */
+TEST(decide_proxy_never_answers_plain_clients)
+{
+        static const struct {
+                const char *vci;        /* NULL: no option 60 */
+                bool ipxe;
+        } clients[] = {
+                { NULL, false }, { NULL, true }, { "MSFT 5.0", false }, { "udhcp 1.35.0", false },
+                { "PXEClien", false }, { "pxeclient:Arch:00000", false }, { "XPXEClient:Arch:00000", false },
+                { "HTTPClien", false }, { "", false }, { "PXE", true },
+        };
+        static const int types[] = { DHCP_DISCOVER, DHCP_REQUEST, DHCP_DECLINE, DHCP_RELEASE, DHCP_INFORM };
+        static const uint16_t ports[] = { 67, 4011 };
+        static const uint8_t arch_bios[2] = { 0, 0 };
+        struct client_pkt c;
+        uint8_t mac[6];
+
+        CHECK(setup_with("true", "proxy", "ipxe.efi") == 0);
+        mac_n(mac, 7);
+        for (size_t i = 0; i < ARRAY_SIZE(clients); i++)
+                for (size_t t = 0; t < ARRAY_SIZE(types); t++)
+                        for (size_t p = 0; p < ARRAY_SIZE(ports); p++) {
+                                cp_init(&c, types[t], mac, (uint32_t)(i * 100 + t * 10 + p));
+                                if (clients[i].vci)
+                                        cp_opt_str(&c, DHCP_OPT_VENDOR_CLASS, clients[i].vci);
+                                cp_opt(&c, DHCP_OPT_CLIENT_ARCH, arch_bios, sizeof(arch_bios));
+                                if (clients[i].ipxe)
+                                        cp_opt_str(&c, DHCP_OPT_USER_CLASS, "iPXE");
+                                cp_ciaddr(&c, types[t] == DHCP_DISCOVER ? 0 : IP4(10, 0, 0, 77));
+                                F.link.local_port = ports[p];
+                                CHECK(run(&c, T0) == 0);
+                                CHECK_EQ(F.v.action, DHCP_ACTION_DROP);
+                                CHECK_EQ(F.v.len, 0);
+                                CHECK(!F.v.has_change);
+                        }
+        /* the same client with the PXE class is answered, so the loop above tested the class */
+        F.link.local_port = 67;
+        cp_init(&c, DHCP_DISCOVER, mac, 1);
+        cp_opt_str(&c, DHCP_OPT_VENDOR_CLASS, "PXEClient:Arch:00000:UNDI:002001");
+        cp_opt(&c, DHCP_OPT_CLIENT_ARCH, arch_bios, sizeof(arch_bios));
+        CHECK(run(&c, T0) == 0);
+        CHECK_EQ(F.v.action, DHCP_ACTION_REPLY);
+        CHECK_EQ(F.rep.yiaddr, 0);
         teardown();
 }
 

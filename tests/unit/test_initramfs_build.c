@@ -85,6 +85,7 @@ TEST(initramfs_plan_entries)
         CHECK_EQ(p.n_modules, 4);
         CHECK((x = initramfs_plan_find(&p, "init")) && x->kind == INITRAMFS_FILE && x->mode == 0755);
         CHECK(strstr(x->data, "metald-agent run"));
+        CHECK(strstr(x->data, "echo 1 > \"$nofallback\""));
         CHECK((x = initramfs_plan_find(&p, "bin/busybox")) && x->mode == 0755 && x->source);
         CHECK((x = initramfs_plan_find(&p, "bin/sh")) && x->kind == INITRAMFS_SYMLINK);
         CHECK_STREQ(x->data, "busybox");

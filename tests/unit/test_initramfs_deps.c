@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <archive.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "elf_fake.h"
 #include "metald/initramfs.h"
+#include "metald/syntax.h"
 #include "test.h"
 
 /* Module trees and library directories built from tiny ELF files under test_tmpdir(). */
@@ -247,6 +250,145 @@ TEST(modules_compressed)
 
                 CHECK_EQ(initramfs_modules_resolve(d, plain, 1, 0, &m, why, sizeof(why)), -EBADMSG);
         }
+}
+
+/* The default list */
+
+TEST(modules_default_list_names)
+{
+        /* the drivers real servers need: NICs, RAID/HBA and disk controllers, QEMU's IDE disk */
+        static const char *const wanted[] = {
+                "e1000", "e1000e", "igb", "ixgbe", "i40e", "ice", "mlx4_en", "mlx5_core", "bnxt_en", "tg3",
+                "qede", "be2net", "sfc", "virtio_net", "virtio_pci", "virtio_blk", "virtio_scsi", "ata_piix",
+                "ahci", "nvme", "megaraid_sas", "mpt3sas", "hpsa", "smartpqi", "sd_mod",
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(wanted); i++) {
+                bool found = false;
+
+                for (size_t j = 0; j < INITRAMFS_DEFAULT_MODULES; j++)
+                        found |= strcmp(initramfs_default_modules[j], wanted[i]) == 0;
+                if (!found)
+                        fprintf(stderr, "  %s is not a default module\n", wanted[i]);
+                CHECK(found);
+        }
+        for (size_t i = 0; i < INITRAMFS_DEFAULT_MODULES; i++) {
+                CHECK(syntax_module_name(initramfs_default_modules[i]));
+                for (size_t j = 0; j < i; j++)
+                        CHECK(strcmp(initramfs_default_modules[i], initramfs_default_modules[j]) != 0);
+        }
+}
+
+/* The one subdirectory of parent (the lowest name when there are several), as dst. */
+static bool first_subdir(const char *parent, char *dst, size_t cap)
+{
+        DIR *d = opendir(parent);
+        struct dirent *de;
+        char best[256] = "";
+
+        if (!d)
+                return false;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' && de->d_type == DT_DIR && (!*best || strcmp(de->d_name, best) < 0))
+                        snprintf(best, sizeof(best), "%s", de->d_name);
+        closedir(d);
+        return *best && (size_t)snprintf(dst, cap, "%s/%s", parent, best) < cap;
+}
+
+/*
+ * A kernel's module tree: METALD_TEST_MODULES, else the running kernel's,
+ * else the Debian 12 kernel the QEMU tests unpack (testboot/modules/VERSION
+ * beside this program or one directory up). Only that last one is known to
+ * carry every default module, so only there is a missing one an error.
+ */
+static bool real_tree(char *dst, size_t cap, bool *ret_strict)
+{
+        const char *env = getenv("METALD_TEST_MODULES");
+        char exe[512], dir[600];
+        struct utsname u;
+        struct stat st;
+        ssize_t n;
+
+        *ret_strict = false;
+        if (env && *env)
+                return (size_t)snprintf(dst, cap, "%s", env) < cap;
+        if (uname(&u) == 0 && (size_t)snprintf(dst, cap, "/lib/modules/%s", u.release) < cap &&
+            stat(dst, &st) == 0 && S_ISDIR(st.st_mode))
+                return true;
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n <= 0)
+                return false;
+        exe[n] = '\0';
+        *strrchr(exe, '/') = '\0';
+        *ret_strict = true;
+        snprintf(dir, sizeof(dir), "%s/testboot/modules", exe);
+        if (first_subdir(dir, dst, cap))
+                return true;
+        snprintf(dir, sizeof(dir), "%s/../testboot/modules", exe);
+        return first_subdir(dir, dst, cap);
+}
+
+static bool tree_builtin(const char *dir, const char *name)
+{
+        char path[600], want[80];
+        uint8_t *data = NULL;
+        size_t len = 0;
+        bool found;
+
+        snprintf(path, sizeof(path), "%s/modules.builtin", dir);
+        snprintf(want, sizeof(want), "/%s.ko\n", name);
+        if (fs_read_file(path, 4u << 20, NULL, &data, &len) < 0)
+                return false;
+        found = memmem(data, len, want, strlen(want)) != NULL;
+        free(data);
+        return found;
+}
+
+TEST(modules_default_list_real_tree)
+{
+        /* dependencies that every kernel declares and that /init must load first */
+        static const struct {
+                const char *module, *needs;
+        } deps[] = {
+                { "ata_piix", "libata" }, { "ahci", "libata" }, { "libata", "scsi_mod" }, { "sd_mod", "scsi_mod" },
+                { "megaraid_sas", "scsi_mod" }, { "mpt3sas", "scsi_transport_sas" },
+                { "hpsa", "scsi_transport_sas" }, { "smartpqi", "scsi_transport_sas" },
+                { "mlx4_en", "mlx4_core" }, { "qede", "qed" },
+        };
+        struct initramfs_modules m = { 0 };
+        char dir[512], why[1024];
+        size_t absent = 0;
+        bool strict;
+        int r;
+
+        if (!real_tree(dir, sizeof(dir), &strict)) {
+                fprintf(stderr, "  skip: no kernel module tree to check the default list against "
+                                "(METALD_TEST_MODULES=/lib/modules/VERSION)\n");
+                return;
+        }
+        /* as the image builder asks: every default may be missing, their dependencies may not */
+        r = initramfs_modules_resolve(dir, initramfs_default_modules, INITRAMFS_DEFAULT_MODULES,
+                                      INITRAMFS_DEFAULT_MODULES, &m, why, sizeof(why));
+        if (r < 0)
+                fprintf(stderr, "  %s\n", why);
+        CHECK_EQ(r, 0);
+        for (size_t i = 0; i < INITRAMFS_DEFAULT_MODULES; i++) {
+                const char *name = initramfs_default_modules[i];
+
+                if (position(&m, name) >= 0 || tree_builtin(dir, name))
+                        continue;
+                fprintf(stderr, "  %s: %s has no %s\n", strict ? "FAIL" : "note", dir, name);
+                absent++;
+        }
+        CHECK(!strict || absent == 0);
+        for (size_t i = 0; i < ARRAY_SIZE(deps); i++) {
+                ssize_t mod = position(&m, deps[i].module), needs = position(&m, deps[i].needs);
+
+                if (mod < 0)
+                        continue;
+                CHECK(needs >= 0 ? needs < mod : tree_builtin(dir, deps[i].needs));
+        }
+        initramfs_modules_free(&m);
 }
 
 /* Libraries */

@@ -405,3 +405,102 @@ TEST(registry_auto_approval_is_replayed)
         CHECK_EQ(m.state, MS_APPROVED);
         teardown();
 }
+
+static const char *show_field(const char *who, const char *key, char *buf, size_t cap)
+{
+        struct buf out = BUF_INIT(1 << 20);
+        json_object *o, *v;
+
+        buf[0] = '\0';
+        if (registry_show_json(F.reg, who, &out) == 0 && (o = json_tokener_parse(out.data))) {
+                if (json_object_object_get_ex(o, key, &v))
+                        str_copy(buf, cap, json_object_get_string(v));
+                json_object_put(o);
+        }
+        buf_free(&out);
+        return buf;
+}
+
+/* All zero and all FF are no identity: stored as none, never a conflict, never matched by a profile. */
+TEST(registry_uuid_no_identity)
+{
+        static const char nil[] = "00000000-0000-0000-0000-000000000000";
+        static const char real[] = "8c1b5a2e-4c1e-4d5a-9f00-000000000051";
+        struct boot_contact c = contact(50), c2 = contact(51);
+        struct agent_identity id = ident(50), id2 = ident(51);
+        struct registry_boot b;
+        struct agent_reply rep;
+        char v[128];
+
+        CHECK_EQ(setup(PROFILE_APPROVE_MANUAL), 0);
+        F.profiles[1] = F.profiles[0];
+        str_copy(F.profiles[1].name, sizeof(F.profiles[1].name), "any-uuid");
+        str_copy(F.profiles[1].match.uuid[0], sizeof(F.profiles[1].match.uuid[0]), "*");
+        F.profiles[1].match.n_uuid = 1;
+        F.cfg.n_profiles = 2;
+
+        str_copy(c.uuid, sizeof(c.uuid), nil);
+        CHECK_EQ(registry_boot(F.reg, &c, T0, &b), 0);
+        CHECK_STREQ(b.m.uuid, "");
+        str_copy(id.uuid, sizeof(id.uuid), "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF");
+        registry_register(F.reg, b.nonce, c.mac, &id, "{}", c.ip, T0, &rep);
+        CHECK_EQ(rep.status, 200);
+        CHECK_STREQ(rep.m.uuid, "");
+        CHECK_STREQ(rep.m.profile, "qemu");
+        CHECK_STREQ(show_field("m-525400000032", "uuid", v, sizeof(v)), "");
+
+        /* a machine known by its UUID keeps it; an agent or firmware reporting none is no conflict */
+        str_copy(c2.uuid, sizeof(c2.uuid), real);
+        CHECK_EQ(registry_boot(F.reg, &c2, T0, &b), 0);
+        str_copy(id2.uuid, sizeof(id2.uuid), nil);
+        registry_register(F.reg, b.nonce, c2.mac, &id2, "{}", c2.ip, T0, &rep);
+        CHECK_EQ(rep.status, 200);
+        CHECK_STREQ(rep.m.uuid, real);
+        CHECK_STREQ(rep.m.profile, "any-uuid");
+        str_copy(c2.uuid, sizeof(c2.uuid), "ffffffff-ffff-ffff-ffff-ffffffffffff");
+        CHECK_EQ(registry_boot(F.reg, &c2, T0 + 1, &b), 0);
+        CHECK_STREQ(b.m.uuid, real);
+        /* malformed text from a caller is no identity either */
+        str_copy(c.uuid, sizeof(c.uuid), "{00000000-0000-0000-0000-0000000000");
+        CHECK_EQ(registry_boot(F.reg, &c, T0 + 2, &b), 0);
+        CHECK_STREQ(b.m.uuid, "");
+        teardown();
+}
+
+/* `machine show` renders the kernel command line of the next enrollment boot, the nonce masked. */
+TEST(registry_show_enroll_cmdline)
+{
+        struct boot_contact c = contact(60);
+        struct registry_boot b;
+        struct agent_reply rep, ev;
+        char v[1024], url[BOOT_MAX_URL + 8];
+
+        CHECK_EQ(setup(PROFILE_APPROVE_AUTO), 0);
+        str_copy(F.cfg.boot.enroll.kernel, sizeof(F.cfg.boot.enroll.kernel), "vmlinuz");
+        str_copy(F.cfg.boot.enroll.cmdline, sizeof(F.cfg.boot.enroll.cmdline), "console=ttyS0,115200n8");
+        CHECK_EQ(registry_boot(F.reg, &c, T0, &b), 0);
+        /* no boot scripts served (HTTP not started): none */
+        CHECK_STREQ(show_field("m-52540000003c", "enroll_cmdline", v, sizeof(v)), "");
+        memset(url, 'a', sizeof(url) - 1);
+        url[sizeof(url) - 1] = '\0';
+        CHECK_EQ(registry_set_enroll_boot(F.reg, url, "initrd.img"), -ENAMETOOLONG);
+        CHECK_EQ(registry_set_enroll_boot(F.reg, "http://10.0.0.1:8080", "enroll/initrd.img"), 0);
+        CHECK_STREQ(show_field("m-52540000003c", "enroll_cmdline", v, sizeof(v)),
+                    "console=ttyS0,115200n8 metald.url=http://10.0.0.1:8080 metald.mac=52:54:00:00:00:3c "
+                    "metald.nonce=<hidden>");
+        CHECK_STREQ(show_field("m-52540000003c", "enroll_cmdline_efi", v, sizeof(v)),
+                    "initrd=initrd.img console=ttyS0,115200n8 metald.url=http://10.0.0.1:8080 "
+                    "metald.mac=52:54:00:00:00:3c metald.nonce=<hidden>");
+        struct buf out = BUF_INIT(1 << 20);
+        CHECK_EQ(registry_show_json(F.reg, "m-52540000003c", &out), 0);
+        CHECK(strstr(out.data, b.nonce) == NULL);
+        buf_free(&out);
+        /* a machine that boots its installed system gets no enrollment command line */
+        CHECK_EQ(enroll(60, T0, &rep), 0);
+        registry_agent_event(F.reg, rep.m.id, "install-started", "", 0, T0, &ev);
+        registry_agent_event(F.reg, rep.m.id, "install-succeeded", "", 100, T0, &ev);
+        CHECK_EQ(ev.m.state, MS_IMAGED);
+        CHECK_STREQ(show_field("m-52540000003c", "enroll_cmdline", v, sizeof(v)), "");
+        CHECK_STREQ(show_field("m-52540000003c", "enroll_cmdline_efi", v, sizeof(v)), "");
+        teardown();
+}

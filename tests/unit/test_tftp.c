@@ -505,6 +505,111 @@ TEST(tftp_xfer_backoff_cap)
         CHECK_EQ(x.rto, 20 * USEC_PER_SEC);
 }
 
+TEST(tftp_xfer_stalled_after_timeouts_without_progress)
+{
+        const uint64_t sec = USEC_PER_SEC;
+        struct tftp_xfer x;
+        struct tftp_send s;
+
+        xfer_setup(&x, 512 * 4, 512, 1, true, sec, 6);
+        tftp_xfer_start(&x, 5 * sec, &s);
+        CHECK_EQ(x.progress_at, 5 * sec);
+        CHECK(!tftp_xfer_stalled(&x));
+        /* a waiting OACK stalls like DATA */
+        for (unsigned i = 1; i <= TFTP_STALL_TIMEOUTS; i++) {
+                CHECK(!tftp_xfer_stalled(&x));
+                CHECK_EQ(tftp_xfer_on_timeout(&x, x.deadline, &s), TFTP_STEP_SEND);
+        }
+        CHECK(tftp_xfer_stalled(&x));
+        CHECK_EQ(x.progress_at, 5 * sec);
+        CHECK_EQ(tftp_xfer_on_ack(&x, 0, 20 * sec, &s), TFTP_STEP_SEND);
+        CHECK(!tftp_xfer_stalled(&x));
+        CHECK_EQ(x.progress_at, 20 * sec);
+        /* a duplicate ACK is no progress */
+        CHECK_EQ(tftp_xfer_on_ack(&x, 0, 21 * sec, &s), TFTP_STEP_NONE);
+        CHECK_EQ(x.progress_at, 20 * sec);
+        for (unsigned i = 0; i < TFTP_STALL_TIMEOUTS; i++)
+                CHECK_EQ(tftp_xfer_on_timeout(&x, x.deadline, &s), TFTP_STEP_SEND);
+        CHECK(tftp_xfer_stalled(&x));
+        CHECK_EQ(tftp_xfer_on_ack(&x, 1, 40 * sec, &s), TFTP_STEP_SEND);
+        CHECK(!tftp_xfer_stalled(&x));
+        CHECK_EQ(x.progress_at, 40 * sec);
+        /* however long the clock says it has been: only expired timeouts count */
+        CHECK_EQ(tftp_xfer_on_timeout(&x, 3600 * sec, &s), TFTP_STEP_SEND);
+        CHECK(!tftp_xfer_stalled(&x));
+}
+
+struct reclaim_row {
+        enum tftp_xfer_state state;
+        unsigned tries;
+        uint64_t progress_at;
+};
+
+#define STALL TFTP_STALL_TIMEOUTS
+static const struct {
+        const char *name;
+        size_t n;
+        struct reclaim_row rows[6];
+        int r;
+        size_t index;                           /* when r == 0 */
+} reclaim_cases[] = {
+        { "empty table", 0, {}, -ENOENT, 0 },
+        { "all active", 3, { { TFTP_XFER_SENDING, 0, 10 }, { TFTP_XFER_SENDING, 1, 1 },
+                             { TFTP_XFER_OACK_SENT, STALL - 1, 0 } }, -ENOENT, 0 },
+        { "one stalled", 3, { { TFTP_XFER_SENDING, 0, 1 }, { TFTP_XFER_SENDING, STALL, 50 },
+                              { TFTP_XFER_SENDING, 1, 2 } }, 0, 1 },
+        { "stalled waiting for ACK 0", 2, { { TFTP_XFER_SENDING, 0, 1 }, { TFTP_XFER_OACK_SENT, STALL, 9 } }, 0, 1 },
+        { "oldest progress, not most timeouts", 3, { { TFTP_XFER_SENDING, STALL + 4, 300 },
+                                                     { TFTP_XFER_SENDING, STALL, 100 },
+                                                     { TFTP_XFER_SENDING, STALL + 1, 200 } }, 0, 1 },
+        { "tie: the first", 3, { { TFTP_XFER_SENDING, 0, 5 }, { TFTP_XFER_SENDING, STALL, 7 },
+                                 { TFTP_XFER_OACK_SENT, STALL + 2, 7 } }, 0, 1 },
+        { "progress at clock zero", 2, { { TFTP_XFER_SENDING, STALL, 1 }, { TFTP_XFER_SENDING, STALL, 0 } }, 0, 1 },
+        { "progress at the clock's end", 2, { { TFTP_XFER_SENDING, STALL, UINT64_MAX },
+                                              { TFTP_XFER_SENDING, STALL, UINT64_MAX - 1 } }, 0, 1 },
+        { "old but not stalled loses to stalled", 2, { { TFTP_XFER_SENDING, STALL - 1, 0 },
+                                                       { TFTP_XFER_SENDING, STALL, UINT64_MAX } }, 0, 1 },
+        { "ended transfers hold nothing", 3, { { TFTP_XFER_DONE, STALL, 0 }, { TFTP_XFER_FAILED, 9, 0 },
+                                               { TFTP_XFER_SENDING, STALL, 3 } }, 0, 2 },
+        { "only ended ones", 2, { { TFTP_XFER_DONE, STALL, 0 }, { TFTP_XFER_FAILED, STALL, 0 } }, -ENOENT, 0 },
+        { "six stalled, oldest last", 6, { { TFTP_XFER_SENDING, STALL, 60 }, { TFTP_XFER_SENDING, STALL, 50 },
+                                           { TFTP_XFER_SENDING, STALL, 40 }, { TFTP_XFER_SENDING, STALL, 30 },
+                                           { TFTP_XFER_SENDING, STALL, 20 }, { TFTP_XFER_SENDING, STALL, 10 } },
+          0, 5 },
+};
+#undef STALL
+
+TEST(tftp_reclaim_pick_table)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(reclaim_cases); i++) {
+                struct tftp_xfer x[6];
+                const struct tftp_xfer *table[6];
+                size_t at = 99;
+                int r;
+
+                for (size_t k = 0; k < reclaim_cases[i].n; k++) {
+                        const struct reclaim_row *row = &reclaim_cases[i].rows[k];
+
+                        xfer_setup(&x[k], 512 * 4, 512, 1, false, USEC_PER_SEC, 6);
+                        x[k].state = row->state;
+                        x[k].tries = row->tries;
+                        x[k].progress_at = row->progress_at;
+                        table[k] = &x[k];
+                }
+                r = tftp_reclaim_pick(table, reclaim_cases[i].n, &at);
+                if (r != reclaim_cases[i].r)
+                        fprintf(stderr, "  case \"%s\"\n", reclaim_cases[i].name);
+                CHECK_EQ(r, reclaim_cases[i].r);
+                if (r < 0) {
+                        CHECK_EQ(at, 99);       /* untouched on failure */
+                        continue;
+                }
+                if (at != reclaim_cases[i].index)
+                        fprintf(stderr, "  case \"%s\"\n", reclaim_cases[i].name);
+                CHECK_EQ(at, reclaim_cases[i].index);
+        }
+}
+
 /* --- the service over loopback: sockets, TIDs, timers --- */
 
 struct fixture {
@@ -525,16 +630,19 @@ static uint16_t local_port(int fd)
         return ntohs(sa.sin_port);
 }
 
-static int udp_socket(uint16_t port)
+/* Bound to 127.0.0.host: another client address on the same loopback. */
+static int udp_socket_at(uint8_t host, uint16_t port)
 {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + host) };
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
         if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 abort();
         return fd;
 }
+
+static int udp_socket(uint16_t port) { return udp_socket_at(1, port); }
 
 static void write_file(const char *name, size_t size)
 {
@@ -554,7 +662,8 @@ static void write_file(const char *name, size_t size)
         close(fd);
 }
 
-static int fixture_start(struct fixture *f, uint32_t timeout_ms, uint32_t max_per_client)
+static int fixture_start_limits(struct fixture *f, uint32_t timeout_ms, uint32_t max_transfers,
+                                uint32_t max_per_client, uint32_t retries)
 {
         int probe = udp_socket(0);
 
@@ -563,14 +672,19 @@ static int fixture_start(struct fixture *f, uint32_t timeout_ms, uint32_t max_pe
         close(probe);
         f->cfg.tftp = (struct tftp_config){
                 .enabled = true, .listen.s_addr = htonl(INADDR_LOOPBACK), .port = f->port,
-                .max_blksize = TFTP_MAX_BLKSIZE, .max_windowsize = 64, .max_transfers = 8,
-                .max_per_client = max_per_client, .timeout_ms = timeout_ms, .retries = 2,
+                .max_blksize = TFTP_MAX_BLKSIZE, .max_windowsize = 64, .max_transfers = max_transfers,
+                .max_per_client = max_per_client, .timeout_ms = timeout_ms, .retries = retries,
         };
         snprintf(f->cfg.tftp.root, sizeof(f->cfg.tftp.root), "%s", test_tmpdir());
         f->rt.cfg = &f->cfg;
         write_file("small", 5);
         write_file("four", 4 * 512);
         return tftp_service_start(&f->rt, &f->svc);
+}
+
+static int fixture_start(struct fixture *f, uint32_t timeout_ms, uint32_t max_per_client)
+{
+        return fixture_start_limits(f, timeout_ms, 8, max_per_client, 2);
 }
 
 static void fixture_stop(struct fixture *f)
@@ -838,6 +952,116 @@ TEST(tftp_service_busy_and_repeated_request)
         close(third);
         fixture_stop(&f);
         CHECK_EQ(atomic_load(&metrics.tftp_active), 0);
+}
+
+/* count DATA of block on fd: the first send and count - 1 retransmissions. */
+static bool recv_data_times(int fd, uint16_t block, unsigned count, uint16_t *ret_tid)
+{
+        uint8_t buf[1024];
+
+        for (unsigned i = 0; i < count; i++)
+                if (!is_packet(buf, recv_from(fd, buf, sizeof(buf), ret_tid, 2000), TFTP_DATA, block))
+                        return false;
+        return true;
+}
+
+/* Skips retransmitted DATA; whether what follows is DATA of block, or an ERROR with msg when block is 0. */
+static bool recv_after_resends(int fd, uint16_t block, const char *msg)
+{
+        uint8_t buf[1024];
+
+        for (int i = 0; i < 32; i++) {
+                ssize_t n = recv_from(fd, buf, sizeof(buf) - 1, NULL, 2000);
+
+                if (n < 4)
+                        return false;
+                buf[n] = 0;
+                if (block && is_packet(buf, n, TFTP_DATA, block))
+                        return true;
+                if (buf[1] == TFTP_DATA)
+                        continue;
+                return !block && is_packet(buf, n, TFTP_ERROR, TFTP_EUNDEF) && strcmp((char *)buf + 4, msg) == 0;
+        }
+        return false;
+}
+
+static bool recv_busy(int fd)
+{
+        uint8_t buf[1024];
+        ssize_t n = recv_from(fd, buf, sizeof(buf) - 1, NULL, 2000);
+
+        if (!is_packet(buf, n, TFTP_ERROR, TFTP_EUNDEF))
+                return false;
+        buf[n] = 0;
+        return strcmp((char *)buf + 4, "server busy") == 0;
+}
+
+TEST(tftp_service_reclaims_the_clients_most_stale_transfer)
+{
+        struct fixture f;
+        uint8_t buf[1024];
+        int a = udp_socket(0), b = udp_socket(0);
+        uint16_t tid_a, tid;
+        uint64_t reclaimed = atomic_load(&metrics.tftp_reclaimed), failed = atomic_load(&metrics.tftp_failed);
+        ssize_t n;
+
+        CHECK_EQ(fixture_start_limits(&f, 100, 8, 2, 6), 0);
+        send_to(a, f.port, PKT("\0\1four\0octet\0"));
+        CHECK(recv_data_times(a, 1, 1, &tid_a));
+        send_to(b, f.port, PKT("\0\1four\0octet\0"));
+        CHECK(recv_data_times(b, 1, 1, NULL));
+        /* both just started: the limit holds */
+        send_to(f.client, f.port, PKT("\0\1small\0octet\0"));
+        CHECK(recv_busy(f.client));
+        /* a moves on once, after b started: b has the older progress once both stall */
+        send_ack(a, tid_a, 1);
+        CHECK(recv_data_times(a, 2, 1 + TFTP_STALL_TIMEOUTS, NULL));
+        CHECK(recv_data_times(b, 1, TFTP_STALL_TIMEOUTS, NULL));
+        send_to(f.client, f.port, PKT("\0\1small\0octet\0"));
+        n = recv_from(f.client, buf, sizeof(buf), &tid, 2000);
+        CHECK(is_packet(buf, n, TFTP_DATA, 1) && n == 4 + 5);
+        CHECK(recv_after_resends(b, 0, "transfer stalled"));
+        CHECK_EQ(atomic_load(&metrics.tftp_reclaimed), reclaimed + 1);
+        CHECK_EQ(atomic_load(&metrics.tftp_failed), failed + 1);
+        send_ack(f.client, tid, 1);
+        /* the other stalled transfer was left alone and goes on */
+        send_ack(a, tid_a, 2);
+        CHECK(recv_after_resends(a, 3, NULL));
+        close(a);
+        close(b);
+        fixture_stop(&f);
+}
+
+TEST(tftp_service_full_server_reclaims_the_most_stale_of_any_client)
+{
+        struct fixture f;
+        uint8_t buf[1024];
+        int a = udp_socket_at(2, 0), b = udp_socket_at(3, 0), c = udp_socket_at(4, 0);
+        uint64_t reclaimed = atomic_load(&metrics.tftp_reclaimed);
+
+        CHECK_EQ(fixture_start_limits(&f, 100, 2, 2, 6), 0);
+        send_to(a, f.port, PKT("\0\1four\0octet\0"));
+        CHECK(recv_data_times(a, 1, 1, NULL));
+        send_to(b, f.port, PKT("\0\1four\0octet\0"));
+        CHECK(recv_data_times(b, 1, 1, NULL));
+        send_to(c, f.port, PKT("\0\1small\0octet\0"));
+        CHECK(recv_busy(c));
+        CHECK(recv_data_times(a, 1, TFTP_STALL_TIMEOUTS, NULL));
+        CHECK(recv_data_times(b, 1, TFTP_STALL_TIMEOUTS, NULL));
+        /* a missing file ends nothing */
+        send_to(c, f.port, PKT("\0\1missing\0octet\0"));
+        CHECK(is_packet(buf, recv_from(c, buf, sizeof(buf), NULL, 2000), TFTP_ERROR, TFTP_ENOTFOUND));
+        CHECK_EQ(atomic_load(&metrics.tftp_reclaimed), reclaimed);
+        send_to(c, f.port, PKT("\0\1small\0octet\0"));
+        CHECK(is_packet(buf, recv_from(c, buf, sizeof(buf), NULL, 2000), TFTP_DATA, 1));
+        CHECK(recv_after_resends(a, 0, "transfer stalled"));
+        CHECK_EQ(atomic_load(&metrics.tftp_reclaimed), reclaimed + 1);
+        /* b, started later, is still there */
+        CHECK(is_packet(buf, recv_from(b, buf, sizeof(buf), NULL, 2000), TFTP_DATA, 1));
+        close(a);
+        close(b);
+        close(c);
+        fixture_stop(&f);
 }
 
 TEST(tftp_service_start_errors)
