@@ -11,7 +11,7 @@
 O        ?= build
 CC       ?= cc
 PREFIX   ?= /usr/local
-PKGS     := libmicrohttpd libcurl json-c libarchive openssl libsystemd sqlite3 yaml-0.1
+PKGS     := libmicrohttpd libcurl json-c libarchive openssl libsystemd sqlite3 yaml-0.1 libzstd
 
 CFLAGS   ?= -O2 -g
 WARNINGS := -std=c17 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wstrict-prototypes \

@@ -61,6 +61,7 @@ HEADER_ROOMS = {
     "agent.h": "agent",
     "cli.h": "cli",
     "initramfs.h": "enroll",
+    "image.h": "image",
 }
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

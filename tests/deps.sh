@@ -5,11 +5,13 @@ set -euo pipefail
 
 BUILD=(build-essential pkg-config clang llvm libclang-rt-14-dev
        libmicrohttpd-dev libcurl4-openssl-dev libjson-c-dev libarchive-dev libssl-dev
-       libsystemd-dev libsqlite3-dev libyaml-dev)
+       libsystemd-dev libsqlite3-dev libyaml-dev libzstd-dev)
 TEST=(iproute2 procps python3 jq xxd sqlite3 curl cpio
       isc-dhcp-client isc-dhcp-relay busybox-static kea-admin dnsmasq-base
       tftp-hpa atftp tshark
-      qemu-system-x86 ipxe-qemu ipxe ovmf)
+      qemu-system-x86 ipxe-qemu ipxe ovmf
+      zstd syslinux syslinux-common mtools dosfstools fdisk gdisk systemd-boot-efi squashfs-tools erofs-utils
+      openipmi ipmitool openssl)
 # Peers for `make bench` only (the benchmarks start them by hand in namespaces).
 BENCH=(kea-dhcp4-server tftpd-hpa nginx-light wrk bc)
 

@@ -214,6 +214,10 @@ int agent_heartbeat(struct agent_client *c, int progress, const char *status, st
 int agent_fetch_instruction(struct agent_client *c, struct agent_response *ret, struct agent_result *ret_result);
 int agent_send_event(struct agent_client *c, enum agent_event ev, const char *detail, int progress,
                      struct agent_response *ret, struct agent_result *ret_result);
+/* The signed manifest of the image to install and its signature, as metald hands them to this session
+ * (GET /v1/agent/image/manifest and /v1/agent/image/manifest.sig); nothing is checked here. */
+int agent_fetch_image_manifest(struct agent_client *c, struct buf *ret_manifest, struct buf *ret_sig,
+                               struct agent_result *ret_result);
 
 /* The loop */
 

@@ -14,3 +14,7 @@ void cli_usage(FILE *f);
 int cli_usage_error(const char *what, const char *arg);
 /* status and machine subcommands, over the control socket. */
 int cli_control(int argc, char **argv);
+/* image keygen | sign | verify | import | list | show | rm. */
+int cli_image(int argc, char **argv);
+/* power status|on|off|cycle|reset|soft-off of one machine, through its driver. */
+int cli_power(int argc, char **argv);

@@ -30,15 +30,33 @@ struct profile_match {
 
 enum profile_approval { PROFILE_APPROVE_MANUAL, PROFILE_APPROVE_AUTO };
 
+/* How metald reaches the power of the profile's machines (docs/POWER.md). */
+enum profile_power_driver { PROFILE_POWER_MANUAL, PROFILE_POWER_QEMU, PROFILE_POWER_IPMI };
+
+struct profile_power {
+        enum profile_power_driver driver;               /* manual when the profile names none */
+        char socket[POWER_MAX_PATH + 1];                /* qemu: QMP socket, template: {mac} {name} */
+        char host[POWER_MAX_HOST + 1];                  /* ipmi: BMC, template: {mac} {name} */
+        uint16_t port;                                  /* ipmi: POWER_IPMI_DEFAULT_PORT unless set */
+        char user[POWER_MAX_USER + 1];
+        char password_file[POWER_MAX_PATH + 1];         /* absolute; checked each time it is used */
+        uint8_t cipher_suite;                           /* 0: ipmitool's choice */
+};
+
 struct profile {
         char name[PROFILE_MAX_WORD + 1];
         struct profile_match match;
         char image[PROFILE_MAX_WORD + 1];
-        char install_mode[PROFILE_MAX_WORD + 1];        /* "image" */
+        uint64_t image_version;                         /* 0: the newest imported; else pinned */
+        char install_mode[PROFILE_MAX_WORD + 1];        /* "install" (to disk) or "diskless"; "image" reads as install */
         char disk[PROFILE_MAX_WORD + 1];                /* largest, smallest, ssd, hdd, or a device name */
+        char disk_serial[PROFILE_MAX_WORD + 1];         /* "": any; else the disk with this serial */
+        char disk_path[PROFILE_MAX_DISK_PATH + 1];      /* "": any; else /dev/disk/by-path/... or by-id/... */
+        bool allow_removable;                           /* removable (USB) disks may be chosen */
         char hostname[PROFILE_MAX_WORD + 1];            /* template: {mac} {serial} {uuid} */
         char cluster[PROFILE_MAX_WORD + 1];
         enum profile_approval approval;
+        struct profile_power power;
 };
 
 /* How long each waiting state of the lifecycle may last (metald/machine.h). */
@@ -165,6 +183,16 @@ struct control_config {
         char admin_token_file[CONFIG_MAX_PATH_BYTES];   /* "" = /v1/admin/ off */
 };
 
+/* Signed images (docs/IMAGES.md): which keys may sign them. */
+struct images_config {
+        char trusted_keys[IMAGE_MAX_KEYS][CONFIG_MAX_PATH_BYTES];      /* PEM public keys */
+        size_t n_trusted_keys;
+        char revoked_keys[IMAGE_MAX_KEYS][CONFIG_MAX_PATH_BYTES];
+        size_t n_revoked_keys;
+        uint32_t max_concurrent_installs;
+        bool require_signed;
+};
+
 struct config {
         char path[CONFIG_MAX_PATH_BYTES];
         char interface[IF_NAMESIZE];    /* default for every service */
@@ -179,6 +207,7 @@ struct config {
         struct profile *profiles;
         size_t n_profiles;
         struct control_config control;
+        struct images_config images;
 };
 
 /* On failure err holds one line naming file, line, key and value. */

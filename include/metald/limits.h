@@ -169,3 +169,63 @@
 #define STORE_MAX_TEXT               255     /* serials, reasons, event details */
 #define STORE_MAX_INVENTORY          65536   /* inventory JSON bytes */
 #define STORE_MAX_EVENTS_PER_MACHINE 1000    /* oldest timeline entries are pruned past this */
+
+/* Signed images (docs/IMAGES.md) */
+#define IMAGE_MAX_MANIFEST_BYTES     (1024 * 1024)      /* refused unread past this */
+#define IMAGE_MAX_NAME               63      /* image names */
+#define IMAGE_MAX_CMDLINE            1024    /* the image's kernel command line */
+#define IMAGE_MAX_VERSION            ((1ULL << 53) - 1) /* exact in every JSON reader */
+#define IMAGE_MIN_CHUNK_BYTES        (64 * 1024)
+#define IMAGE_MAX_CHUNK_BYTES        (64 * 1024 * 1024)
+#define IMAGE_MAX_CHUNKS             65536   /* per artifact: 256 GiB at 4 MiB chunks */
+#define IMAGE_MAX_EXTENTS            65536   /* mapped ranges of one disk image */
+#define IMAGE_MAX_ARTIFACT_BYTES     (1ULL << 42)       /* 4 TiB: one file of an image */
+#define IMAGE_MAX_KEYS               16      /* images.trusted_keys, images.revoked_keys */
+#define IMAGE_EXTENT_ALIGN           4096    /* extents start and end on this */
+#define IMAGE_DEFAULT_CHUNK_BYTES    (4 * 1024 * 1024)
+#define IMAGE_ZSTD_DEFAULT_LEVEL     3
+#define IMAGE_ZSTD_MAX_LEVEL         19
+#define IMAGE_DEFAULT_EXPIRES_S      (90LL * 86400)     /* sign --build without --expires */
+#define IMAGE_MAX_EXPIRES_S          (10LL * 365 * 86400)
+#define IMAGE_IO_BUF_BYTES           (1024 * 1024)      /* read buffer when hashing, copying, extracting */
+#define IMAGE_MAX_KEY_FILE_BYTES     (16 * 1024)        /* a PEM key file */
+#define IMAGE_MAX_ARCHIVE_ENTRIES    16      /* entries of an image archive (6 files and a directory) */
+#define IMAGE_MAX_CATALOG_IMAGES     4096    /* NAME/VERSION directories list reads */
+#define IMAGE_DEFAULT_MAX_INSTALLS   4       /* images.max_concurrent_installs */
+#define IMAGE_MAX_CONCURRENT_INSTALLS 1024
+#define IMAGE_MAX_JSON_DEPTH         8       /* nesting of manifest.json (it needs 5) */
+#define IMAGE_MAX_JSON_FIELDS        16      /* fields of one manifest object (it needs 10) */
+/* a disk chunk's zstd frame for n raw bytes: above ZSTD_compressBound(n) = n + n/256 + 64 */
+#define IMAGE_MAX_ZSTD_CHUNK(n)      ((n) + (n) / 128 + 4096)
+
+/* Image installation by metald-agent (metald/agent_install.h) */
+#define AGENT_INSTALL_BOOT_AREA_BYTES  (1024 * 1024)    /* first MiB: written last; last MiB (backup GPT): wiped first */
+#define AGENT_INSTALL_ZERO_BYTES       (1024 * 1024)    /* the buffer zeros are written from when nothing faster works */
+#define AGENT_INSTALL_FETCH_ATTEMPTS   8       /* tries of one chunk before the install fails */
+#define AGENT_INSTALL_BACKOFF_MIN_USEC (500 * 1000ULL)  /* first retry of a chunk; doubles */
+#define AGENT_INSTALL_BACKOFF_MAX_USEC (10 * 1000000ULL)
+#define AGENT_INSTALL_LOW_SPEED_BYTES  1024    /* a chunk transfer slower than this many bytes/s ... */
+#define AGENT_INSTALL_LOW_SPEED_S      20      /* ... for this long is dropped and retried */
+#define AGENT_INSTALL_CHUNK_TIMEOUT_MS (10 * 60 * 1000) /* one chunk, connect included */
+#define AGENT_INSTALL_PROGRESS_S       5       /* default period of progress reports */
+#define AGENT_INSTALL_MAX_STATE_BYTES  512     /* the resume state file */
+#define AGENT_INSTALL_MAX_SIG_BYTES    1024    /* manifest.json.sig as fetched (it must be 64) */
+#define AGENT_CONFIG_MAX_RECORD        (64 * 1024)      /* the configuration record; this much of the range is rewritten */
+#define AGENT_CONFIG_MAX_JSON          (AGENT_CONFIG_MAX_RECORD - 64)   /* its JSON, after the 64-byte header */
+#define AGENT_CONFIG_ALIGN             4096    /* the record is padded to a multiple of this */
+
+/* Power control (metald/power.h) */
+#define POWER_MAX_PATH               255     /* a QMP socket or password file path (a socket needs < 108) */
+#define POWER_MAX_HOST               253     /* a BMC's DNS name or address */
+#define POWER_MAX_USER               16      /* IPMI 2.0 user names */
+#define POWER_MAX_PASSWORD           20      /* IPMI 2.0 passwords */
+#define POWER_MAX_CIPHER_SUITE       17      /* RMCP+ cipher suites ipmitool knows */
+#define POWER_DEFAULT_TIMEOUT_MS     20000   /* one operation, connect to last reply */
+#define POWER_MAX_TIMEOUT_MS         (10 * 60 * 1000)
+#define POWER_QMP_MAX_MESSAGE        (16 * 1024)        /* one QMP line; a longer one ends the session */
+#define POWER_QMP_MAX_DEPTH          16      /* JSON nesting of a QMP message */
+#define POWER_QMP_MAX_MESSAGES       256     /* messages (events) read while waiting for one reply */
+#define POWER_QMP_MAX_STATUS         31      /* bytes of a query-status "status" */
+#define POWER_IPMI_MAX_OUTPUT        4096    /* bytes of ipmitool's stdout, and of its stderr, kept */
+#define POWER_IPMI_DEFAULT_PORT      623
+#define POWER_WAIT_STEP_MS           10      /* polling a child that closed its pipes for its exit */

@@ -357,3 +357,47 @@ int agent_send_event(struct agent_client *c, enum agent_event ev, const char *de
         buf_free(&req);
         return r;
 }
+
+/* A file metald hands this machine's session (GET with the bearer), at most cap bytes. */
+static int fetch_file(struct agent_client *c, const char *path, size_t cap, struct buf *ret, struct agent_result *res)
+{
+        struct response resp = { .body = BUF_INIT(cap) };
+        const char *rest;
+        char why[sizeof(res->why)];
+        int r;
+
+        curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
+        r = perform(c, AGENT_CALL_INSTRUCTION, path, NULL, &resp, res);
+        curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)AGENT_MAX_BODY_BYTES);
+        if (r == 0) {
+                *ret = resp.body;
+                return 0;
+        }
+        if (resp.too_big)
+                snprintf(res->why, sizeof(res->why), "GET %s: more than %zu bytes", path, cap);
+        else if ((rest = strchr(res->why, ':'))) {
+                snprintf(why, sizeof(why), "GET %s%s", path, rest);
+                memcpy(res->why, why, sizeof(why));
+        }
+        buf_free(&resp.body);
+        return r;
+}
+
+int agent_fetch_image_manifest(struct agent_client *c, struct buf *ret_manifest, struct buf *ret_sig,
+                               struct agent_result *ret_result)
+{
+        struct buf manifest = BUF_INIT(0), sig = BUF_INIT(0);
+        int r;
+
+        *ret_result = (struct agent_result){ 0 };
+        r = fetch_file(c, "/v1/agent/image/manifest", IMAGE_MAX_MANIFEST_BYTES, &manifest, ret_result);
+        if (r == 0)
+                r = fetch_file(c, "/v1/agent/image/manifest.sig", AGENT_INSTALL_MAX_SIG_BYTES, &sig, ret_result);
+        if (r < 0) {
+                buf_free(&manifest);
+                return r;
+        }
+        *ret_manifest = manifest;
+        *ret_sig = sig;
+        return 0;
+}

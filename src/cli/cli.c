@@ -120,6 +120,8 @@ int cli_main(int argc, char **argv)
                 { "status", cli_control },
                 { "machine", cli_control },
                 { "enroll-image", cli_enroll_image },
+                { "image", cli_image },
+                { "power", cli_power },
         };
 
         log_setup("metald");

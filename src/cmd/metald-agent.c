@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "metald/agent.h"
+#include "metald/agent_install.h"
 #include "metald/log.h"
 #include "metald/util.h"
 #include "metald/version.h"
@@ -18,6 +19,7 @@ static const char usage_text[] =
         "commands:\n"
         "  run [options]               register with metald and follow its instructions\n"
         "  inventory [--sysroot DIR]   print this machine's inventory as JSON\n"
+        "  install [options]           install a signed image by hand (see install --help)\n"
         "  version                     print the version\n"
         "  help                        show this text\n"
         "\n"
@@ -299,13 +301,16 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[1], "inventory") == 0)
                 return cmd_inventory(argc - 1, argv + 1);
-        if (strcmp(argv[1], "run") != 0)
+        if (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "install") != 0)
                 return usage_error("unknown command", argv[1]);
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 fprintf(stderr, "metald-agent: cannot initialize libcurl\n");
                 return EXIT_FAILED;
         }
-        r = cmd_run(argc - 1, argv + 1);
+        if (strcmp(argv[1], "install") == 0)
+                r = agent_install_command(argc - 1, argv + 1);
+        else
+                r = cmd_run(argc - 1, argv + 1);
         curl_global_cleanup();
         return r;
 }

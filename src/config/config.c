@@ -6,6 +6,7 @@
 #include "metald/syntax.h"
 #include "metald/config.h"
 #include "metald/log.h"
+#include "metald/manifest.h"
 #include "metald/util.h"
 #include "metald/yaml_tree.h"
 
@@ -765,26 +766,172 @@ static int parse_match(struct cfg *c, struct ynode *prof, const char *path, stru
         return no_unknown(c, n, full);
 }
 
+/* install.disk_serial and install.disk_path each name one disk, so neither goes with an explicit disk rule. */
+static int parse_disk_rule(struct cfg *c, struct ynode *n, const char *full, struct profile *p)
+{
+        char sub[160], v[96];
+        struct ynode *serial = ynode_get(n, "disk_serial"), *path = ynode_get(n, "disk_path");
+
+        join(sub, sizeof(sub), full, "disk_serial");
+        if (serial && (!*p->disk_serial || strspn(p->disk_serial, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                                  "0123456789-_.:") != strlen(p->disk_serial)))
+                return bad(c, serial, sub, "'%s' is not a disk serial of letters, digits and - _ . :",
+                           shown(serial, v, sizeof(v)));
+        join(sub, sizeof(sub), full, "disk_path");
+        if (path && ((!str_has_prefix(p->disk_path, "/dev/disk/by-path/") &&
+                      !str_has_prefix(p->disk_path, "/dev/disk/by-id/")) ||
+                     strstr(p->disk_path, "/..") || strspn(p->disk_path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                                                         "qrstuvwxyz0123456789-_.:/+") != strlen(p->disk_path)))
+                return bad(c, path, sub, "'%s' is not a path below /dev/disk/by-path/ or /dev/disk/by-id/",
+                           shown(path, v, sizeof(v)));
+        if ((serial || path) && ynode_get(n, "disk"))
+                return bad(c, ynode_get(n, "disk"), full, "disk, disk_serial and disk_path exclude each other");
+        if (serial && path)
+                return bad(c, path, full, "disk, disk_serial and disk_path exclude each other");
+        if (serial || path)
+                p->disk[0] = '\0';
+        return 0;
+}
+
 static int parse_install(struct cfg *c, struct ynode *prof, const char *path, struct profile *p)
 {
         struct ynode *n = ynode_get(prof, "install");
         char full[128], sub[160];
 
         join(full, sizeof(full), path, "install");
-        str_copy(p->install_mode, sizeof(p->install_mode), "image");
+        str_copy(p->install_mode, sizeof(p->install_mode), "install");
         str_copy(p->disk, sizeof(p->disk), "largest");
         if (!n)
                 return 0;
         if (want(c, n, full, YNODE_MAP) < 0 || get_str(c, n, "mode", full, p->install_mode, sizeof(p->install_mode)) < 0 ||
-            get_str(c, n, "disk", full, p->disk, sizeof(p->disk)) < 0)
+            get_str(c, n, "disk", full, p->disk, sizeof(p->disk)) < 0 ||
+            get_str(c, n, "disk_serial", full, p->disk_serial, sizeof(p->disk_serial)) < 0 ||
+            get_str(c, n, "disk_path", full, p->disk_path, sizeof(p->disk_path)) < 0 ||
+            get_bool(c, n, "allow_removable", full, &p->allow_removable) < 0)
                 return -EINVAL;
         join(sub, sizeof(sub), full, "mode");
-        if (strcmp(p->install_mode, "image") != 0)
-                return bad(c, ynode_get(n, "mode"), sub, "'%.32s' is not a known install mode (image)", p->install_mode);
+        if (strcmp(p->install_mode, "image") == 0)      /* the name this mode had first */
+                str_copy(p->install_mode, sizeof(p->install_mode), "install");
+        if (strcmp(p->install_mode, "install") != 0 && strcmp(p->install_mode, "diskless") != 0)
+                return bad(c, ynode_get(n, "mode"), sub, "'%.32s' is not a known install mode (install, diskless)",
+                           p->install_mode);
         join(sub, sizeof(sub), full, "disk");
         if (!*p->disk || strspn(p->disk, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(p->disk))
                 return bad(c, ynode_get(n, "disk"), sub,
                            "'%.32s' is not largest, smallest, ssd, hdd, nvme or a device name such as sda", p->disk);
+        if (parse_disk_rule(c, n, full, p) < 0)
+                return -EINVAL;
+        return no_unknown(c, n, full);
+}
+
+/* image_version pins a profile to one version of its image. */
+static int parse_image_pin(struct cfg *c, struct ynode *n, const char *path, struct profile *p)
+{
+        struct ynode *v = ynode_get(n, "image_version");
+        char full[128], shown_v[96];
+
+        join(full, sizeof(full), path, "image_version");
+        if (!v)
+                return 0;
+        if (want(c, v, full, YNODE_SCALAR) < 0)
+                return -EINVAL;
+        if (parse_u64(v->value, 1, IMAGE_MAX_VERSION, &p->image_version) < 0)
+                return bad(c, v, full, "'%s' is not a version from 1 to 2^53-1", shown(v, shown_v, sizeof(shown_v)));
+        if (!*p->image)
+                return bad(c, v, full, "needs an image");
+        return 0;
+}
+
+/* Printable, no quotes or backslashes; '{' only in the placeholders {mac} and {name} when templated. */
+static bool power_value_ok(const char *s, bool templated)
+{
+        for (const char *p = s; *p;) {
+                if (templated && (str_has_prefix(p, "{mac}") || str_has_prefix(p, "{name}"))) {
+                        p += p[1] == 'm' ? 5 : 6;
+                        continue;
+                }
+                if (*p < 0x20 || *p > 0x7e || strchr("{}\"'\\", *p))
+                        return false;
+                p++;
+        }
+        return true;
+}
+
+/* Which keys each driver takes, which it needs, and the form of each value. */
+static int check_power(struct cfg *c, struct ynode *n, const char *full, const struct profile_power *pw)
+{
+        static const struct {
+                const char *key;
+                unsigned drivers, required;     /* bit per enum profile_power_driver */
+        } keys[] = {
+                { "socket", 1u << PROFILE_POWER_QEMU, 1u << PROFILE_POWER_QEMU },
+                { "host", 1u << PROFILE_POWER_IPMI, 1u << PROFILE_POWER_IPMI },
+                { "port", 1u << PROFILE_POWER_IPMI, 0 },
+                { "user", 1u << PROFILE_POWER_IPMI, 1u << PROFILE_POWER_IPMI },
+                { "password_file", 1u << PROFILE_POWER_IPMI, 1u << PROFILE_POWER_IPMI },
+                { "cipher_suite", 1u << PROFILE_POWER_IPMI, 0 },
+        };
+        static const char *const names[] = { "manual", "qemu", "ipmi" };
+        char sub[192];
+
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                struct ynode *k = ynode_get(n, keys[i].key);
+
+                join(sub, sizeof(sub), full, keys[i].key);
+                if (k && !(keys[i].drivers & (1u << pw->driver)))
+                        return bad(c, k, sub, "is not a setting of the %s driver", names[pw->driver]);
+                if (!k && (keys[i].required & (1u << pw->driver)))
+                        return bad(c, n, sub, "is required by the %s driver", names[pw->driver]);
+        }
+        join(sub, sizeof(sub), full, "socket");
+        if (*pw->socket && (pw->socket[0] != '/' || !power_value_ok(pw->socket, true)))
+                return bad(c, ynode_get(n, "socket"), sub, "'%.64s' is not an absolute path ({mac} and {name} "
+                           "may be filled in)", pw->socket);
+        join(sub, sizeof(sub), full, "host");
+        if (*pw->host && (pw->host[0] == '-' || strpbrk(pw->host, " /") || !power_value_ok(pw->host, true)))
+                return bad(c, ynode_get(n, "host"), sub, "'%.64s' is not a DNS name or address ({mac} and {name} "
+                           "may be filled in)", pw->host);
+        join(sub, sizeof(sub), full, "user");
+        if (*pw->user && (pw->user[0] == '-' ||
+                          strspn(pw->user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") !=
+                                  strlen(pw->user)))
+                return bad(c, ynode_get(n, "user"), sub, "'%.32s' is not a user name of letters, digits and . _ - @",
+                           pw->user);
+        join(sub, sizeof(sub), full, "password_file");
+        if (*pw->password_file && (pw->password_file[0] != '/' || !power_value_ok(pw->password_file, false)))
+                return bad(c, ynode_get(n, "password_file"), sub, "'%.64s' is not an absolute path",
+                           pw->password_file);
+        return 0;
+}
+
+static int parse_power(struct cfg *c, struct ynode *prof, const char *path, struct profile_power *pw)
+{
+        struct ynode *n = ynode_get(prof, "power");
+        char full[128], sub[160], driver[16] = "manual";
+        uint32_t cs = 0;
+
+        join(full, sizeof(full), path, "power");
+        pw->port = POWER_IPMI_DEFAULT_PORT;
+        if (!n)
+                return 0;
+        if (want(c, n, full, YNODE_MAP) < 0 || get_str(c, n, "driver", full, driver, sizeof(driver)) < 0 ||
+            get_str(c, n, "socket", full, pw->socket, sizeof(pw->socket)) < 0 ||
+            get_str(c, n, "host", full, pw->host, sizeof(pw->host)) < 0 ||
+            get_port(c, n, "port", full, false, &pw->port) < 0 ||
+            get_str(c, n, "user", full, pw->user, sizeof(pw->user)) < 0 ||
+            get_str(c, n, "password_file", full, pw->password_file, sizeof(pw->password_file)) < 0 ||
+            get_u32(c, n, "cipher_suite", full, 1, POWER_MAX_CIPHER_SUITE, &cs) < 0)
+                return -EINVAL;
+        pw->cipher_suite = (uint8_t)cs;
+        join(sub, sizeof(sub), full, "driver");
+        if (strcmp(driver, "qemu") == 0)
+                pw->driver = PROFILE_POWER_QEMU;
+        else if (strcmp(driver, "ipmi") == 0)
+                pw->driver = PROFILE_POWER_IPMI;
+        else if (strcmp(driver, "manual") != 0)
+                return bad(c, ynode_get(n, "driver"), sub, "'%.16s' is not manual, qemu or ipmi", driver);
+        if (check_power(c, n, full, pw) < 0)
+                return -EINVAL;
         return no_unknown(c, n, full);
 }
 
@@ -798,10 +945,12 @@ static int parse_profile(struct cfg *c, struct ynode *n, const char *path, struc
         if (!ynode_get(n, "name"))
                 return bad(c, n, full, "is required");
         if (get_str(c, n, "name", path, p->name, sizeof(p->name)) < 0 || parse_match(c, n, path, &p->match) < 0 ||
-            get_str(c, n, "image", path, p->image, sizeof(p->image)) < 0 || parse_install(c, n, path, p) < 0 ||
+            get_str(c, n, "image", path, p->image, sizeof(p->image)) < 0 || parse_image_pin(c, n, path, p) < 0 ||
+            parse_install(c, n, path, p) < 0 ||
             get_str(c, n, "hostname", path, p->hostname, sizeof(p->hostname)) < 0 ||
             get_str(c, n, "cluster", path, p->cluster, sizeof(p->cluster)) < 0 ||
-            get_str(c, n, "approval", path, approval, sizeof(approval)) < 0)
+            get_str(c, n, "approval", path, approval, sizeof(approval)) < 0 ||
+            parse_power(c, n, path, &p->power) < 0)
                 return -EINVAL;
         if (!*p->name ||
             strspn(p->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(p->name))
@@ -876,6 +1025,51 @@ static int parse_control(struct cfg *c, struct ynode *root, struct control_confi
         return no_unknown(c, n, "control");
 }
 
+/* A list of PEM public key files; each must be readable and an Ed25519 key. */
+static int parse_key_list(struct cfg *c, struct ynode *images, const char *key,
+                          char (*dst)[CONFIG_MAX_PATH_BYTES], size_t *n)
+{
+        struct ynode *list = ynode_get(images, key);
+        char full[64], item[96], v[96];
+        struct manifest_key k;
+
+        join(full, sizeof(full), "images", key);
+        if (!list)
+                return 0;
+        if (want(c, list, full, YNODE_SEQ) < 0)
+                return -EINVAL;
+        if (list->n_children > IMAGE_MAX_KEYS)
+                return bad(c, list, full, "more than %d keys", IMAGE_MAX_KEYS);
+        for (struct ynode *e = list->child; e; e = e->next) {
+                snprintf(item, sizeof(item), "%s[%zu]", full, *n);
+                if (want(c, e, item, YNODE_SCALAR) < 0)
+                        return -EINVAL;
+                if (!*e->value || strlen(e->value) >= CONFIG_MAX_PATH_BYTES)
+                        return bad(c, e, item, "must be a path of 1 to %d bytes", CONFIG_MAX_PATH_BYTES - 1);
+                if (manifest_key_load(e->value, &k) < 0)
+                        return bad(c, e, item, "'%s' is not a readable PEM Ed25519 public key", shown(e, v, sizeof(v)));
+                str_copy(dst[(*n)++], CONFIG_MAX_PATH_BYTES, e->value);
+        }
+        return 0;
+}
+
+static int parse_images(struct cfg *c, struct ynode *root, struct images_config *im)
+{
+        struct ynode *n;
+
+        if (section(c, root, "images", &n) < 0 || !n)
+                return n ? -EINVAL : 0;
+        if (parse_key_list(c, n, "trusted_keys", im->trusted_keys, &im->n_trusted_keys) < 0 ||
+            parse_key_list(c, n, "revoked_keys", im->revoked_keys, &im->n_revoked_keys) < 0 ||
+            get_u32(c, n, "max_concurrent_installs", "images", 1, IMAGE_MAX_CONCURRENT_INSTALLS,
+                    &im->max_concurrent_installs) < 0 ||
+            get_bool(c, n, "require_signed", "images", &im->require_signed) < 0)
+                return -EINVAL;
+        if (im->require_signed && !im->n_trusted_keys)
+                return bad(c, ynode_get(n, "require_signed"), "images.require_signed", "needs images.trusted_keys");
+        return no_unknown(c, n, "images");
+}
+
 static void set_defaults(struct config *cfg)
 {
         static const struct boot_file defaults[] = {
@@ -916,6 +1110,7 @@ static void set_defaults(struct config *cfg)
                 .local_boot_bios = "sanboot --no-describe --drive 0x80", .local_boot_efi = "exit",
         };
         cfg->control = (struct control_config){ .socket = "/run/metald/control.sock", .socket_mode = 0660 };
+        cfg->images.max_concurrent_installs = IMAGE_DEFAULT_MAX_INSTALLS;
 }
 
 static int parse_root(struct cfg *c, struct ynode *root, struct config *cfg)
@@ -943,7 +1138,7 @@ static int parse_root(struct cfg *c, struct ynode *root, struct config *cfg)
         if (parse_dhcp(c, root, &cfg->dhcp) < 0 || parse_tftp(c, root, &cfg->tftp) < 0 ||
             parse_http(c, root, &cfg->http) < 0 || parse_boot(c, root, &cfg->boot) < 0 ||
             parse_lifecycle(c, root, &cfg->lifecycle) < 0 || parse_profiles(c, root, cfg) < 0 ||
-            parse_control(c, root, &cfg->control) < 0)
+            parse_control(c, root, &cfg->control) < 0 || parse_images(c, root, &cfg->images) < 0)
                 return -EINVAL;
         if (!*cfg->http.root)
                 memcpy(cfg->http.root, cfg->tftp.root, sizeof(cfg->http.root));
