@@ -39,7 +39,7 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 REPLAYERS := $(FUZZ_NAMES:%=$(O)/fuzz-replay-%)
 PROGRAMS  := $(O)/metald $(O)/metald-agent
 
-.PHONY: all check layout unit replay integration asan asan-check fuzz bench bench-deps bench-net bench-http \
+.PHONY: all check layout unit replay integration asan asan-check fuzz bench bench-deps bench-net bench-http bench-image \
         deps demo install clean pxe
 
 all: $(PROGRAMS) $(O)/unit-tests $(REPLAYERS) pxe
@@ -119,13 +119,16 @@ fuzz:
 			-o build/fuzz/fuzz-$$n tests/fuzz/fuzz_$$n.c $(TEST_LIBS:$(O)/%=build/fuzz/%) $(LIBS); \
 	done
 
-bench: bench-net bench-http
+bench: bench-net bench-http bench-image
 bench-deps:
 	tests/deps.sh --bench
 bench-net: bench-deps all
 	METALD_BUILD=$(O) tests/bench/bench-net.sh
 bench-http: bench-deps all
 	METALD_BUILD=$(O) tests/bench/bench-http.sh
+bench-image: bench-deps all
+	METALD_BUILD=$(O) BENCH_CC="$(CC)" BENCH_CFLAGS="$(ALL_CPPFLAGS) $(WARNINGS) $(CFLAGS)" BENCH_LIBS="$(LIBS)" \
+		tests/bench/bench-image.sh
 
 deps:
 	tests/deps.sh

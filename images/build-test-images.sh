@@ -9,7 +9,7 @@
 #
 # OUTDIR/NAME/        kernel, initrd and disk (raw) or rootfs
 # OUTDIR/NAME.json    name, version, cmdline, raw_size and the config range
-# OUTDIR/signed/NAME/ the signed image, when this metald has `image sign`
+# OUTDIR/signed/NAME/ the signed image (`metald image sign --build`)
 # OUTDIR/test-key.key, test-key.pub
 #                     the test signing key, made once (without --key)
 #
@@ -272,18 +272,14 @@ find_metald() {
 }
 
 # sign_image NAME: OUTDIR/signed/NAME/ through `metald image sign --build`
-# (OUTDIR/NAME keeps the raw disk),
-# when this metald has it; else the image stays unsigned (and says so).
+# (OUTDIR/NAME keeps the raw disk). Signed again when the inputs, the key or
+# the metald that builds manifests change.
 sign_image() {
-        local name=$1 metald help version stamp args
+        local name=$1 metald version stamp args
         metald=$(find_metald)
-        help=$("$metald" image --help 2>&1 || true)
-        if [ ! -x "$metald" ] || ! grep -qw sign <<<"$help"; then
-                log "$name: left unsigned ($metald has no 'image sign')"
-                return 0
-        fi
+        [ -x "$metald" ] || die "$metald is not built (make all)"
         version=$(json_field "$OUT/$name.json" version)
-        stamp="$(json_field "$OUT/$name.json" inputs) $(sha256sum <"$KEY" | cut -d' ' -f1)"
+        stamp="$(json_field "$OUT/$name.json" inputs) $(sha256sum <"$KEY" | cut -d' ' -f1) $(sha256sum <"$metald" | cut -d' ' -f1)"
         if [ -f "$OUT/signed/$name.stamp" ] && [ "$(cat "$OUT/signed/$name.stamp")" = "$stamp" ] &&
            ! expires_soon "$OUT/signed/$name/manifest.json"; then
                 return 0
@@ -292,10 +288,6 @@ sign_image() {
         mkdir -p "$OUT/signed"
         args=(image sign "$OUT/$name" --key "$KEY" --build --name "$name" --version "$version"
               --cmdline "$CMDLINE" --out "$TMP/signed-$name")
-        # the manifest's disk.config, once sign can write it
-        if grep -q -- '--config-range' <<<"$help" && [ -f "$OUT/$name/disk" ]; then
-                args+=(--config-range "$CFG_START:$CFG_SIZE")
-        fi
         run_quiet "$metald" "${args[@]}"
         mv "$TMP/signed-$name" "$OUT/signed/$name"
         echo "$stamp" >"$OUT/signed/$name.stamp"

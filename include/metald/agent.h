@@ -22,6 +22,8 @@
 #define AGENT_DISK_NAME_MAX     31      /* DISK_NAME_LEN - 1 */
 #define AGENT_NONCE_CHARS       22      /* 128 bits of base64url */
 #define AGENT_SHA256_CHARS      64
+#define AGENT_MAX_HOSTNAME      253     /* RFC 1123 */
+#define AGENT_MAX_IMAGE_VERSION ((1ULL << 53) - 1)
 
 /* Inventory */
 
@@ -74,6 +76,69 @@ size_t agent_text_clean(char *dst, size_t cap, const void *src, size_t len);
 /* Valid UTF-8 without control characters (C0, DEL, C1). */
 bool agent_text_printable(const char *s, size_t len);
 
+/* The install target */
+
+enum agent_disk_rule_kind {
+        AGENT_DISK_LARGEST,
+        AGENT_DISK_SMALLEST,
+        AGENT_DISK_SSD,                 /* not rotational */
+        AGENT_DISK_HDD,                 /* rotational */
+        AGENT_DISK_NVME,                /* the name starts with nvme */
+        AGENT_DISK_NAME,                /* "sda" */
+        AGENT_DISK_SERIAL,              /* "serial=XYZ" */
+        AGENT_DISK_PATH,                /* "path=/dev/disk/by-path/..." or by-id: a link to the disk */
+};
+
+struct agent_disk_rule {
+        enum agent_disk_rule_kind kind;
+        char value[AGENT_MAX_STRING + 1];       /* name, serial or path; empty for the others */
+};
+
+/* A disk rule as metald sends it; -EINVAL for anything else. */
+int agent_disk_rule_parse(const char *s, size_t len, struct agent_disk_rule *ret);
+
+/* Why a disk must not be installed to; an empty why means it is free. */
+struct agent_disk_use {
+        char why[AGENT_MAX_STRING + 1];
+};
+
+/* A disk or one of its partitions as sys/block shows it, for agent_disk_use_from. */
+struct agent_blockdev {
+        char name[AGENT_DISK_NAME_MAX + 1];
+        size_t disk;                            /* index of its disk in the inventory */
+        uint32_t major, minor;                  /* 0:0 when unknown */
+        char holder[AGENT_DISK_NAME_MAX + 1];   /* the first of holders/ (dm, md ...), or empty */
+};
+
+/*
+ * Pure: marks in use (use[i] for inventory disk i) every disk whose device
+ * or partition is mounted (mountinfo: the text of proc/self/mountinfo,
+ * matched by device number and by /dev/NAME source), active swap (swaps:
+ * proc/swaps, may be empty) or held by another device. -EINVAL for a
+ * mountinfo line that is not one.
+ */
+int agent_disk_use_from(const struct agent_inventory *inv, const struct agent_blockdev *devs, size_t n_devs,
+                        const char *mountinfo, size_t mountinfo_len, const char *swaps, size_t swaps_len,
+                        struct agent_disk_use *use);
+/* The same from sysroot's sys/block, proc/self/mountinfo and proc/swaps; -errno when the mounts cannot be read. */
+int agent_disk_use_collect(const char *sysroot, const struct agent_inventory *inv, struct agent_disk_use *use);
+/* The device name a path= rule's link (under dev_dir, "/dev" in production) resolves to; -errno. */
+int agent_disk_path_resolve(const char *dev_dir, const char *path, char ret[static AGENT_DISK_NAME_MAX + 1]);
+
+/*
+ * Pure: the disk of inv that rule names, never one in use, never a
+ * removable one unless allow_removable. largest and smallest take the
+ * largest or smallest usable disk, ssd, hdd and nvme the first usable one of
+ * that kind by name; resolved is what a path= rule's link names. 0 with
+ * *ret_index, or -ENODEV with why naming the rule and the disks seen.
+ */
+int agent_disk_choose(const struct agent_disk_rule *rule, bool allow_removable, const char *resolved,
+                      const struct agent_inventory *inv, const struct agent_disk_use *use, size_t *ret_index,
+                      char *why, size_t why_cap);
+
+/* "412 MiB", "1.2 GiB": bytes for people. */
+void agent_bytes_text(uint64_t bytes, char *ret, size_t cap);
+
 /* Boot parameters */
 
 /* metald.url=, metald.mac=, metald.nonce= of a kernel command line; the last of each wins. */
@@ -109,10 +174,14 @@ enum agent_event {
 };
 
 struct agent_image {
-        char url[AGENT_MAX_URL + 1];
-        char sha256[AGENT_SHA256_CHARS + 1];    /* lower-case hex */
-        uint64_t size;
-        char disk[AGENT_MAX_STRING + 1];
+        char name[IMAGE_MAX_NAME + 1];
+        uint64_t version;
+        char url[AGENT_MAX_URL + 1];            /* where the image's files are: the disk artifact is URL/disk */
+        char sha256[AGENT_SHA256_CHARS + 1];    /* of the exact manifest.json bytes, lower-case hex */
+        uint64_t size;                          /* bytes of the disk artifact */
+        char disk[AGENT_MAX_STRING + 1];        /* the disk rule (agent_disk_rule_parse) */
+        bool allow_removable;
+        char hostname[AGENT_MAX_HOSTNAME + 1];  /* lower case; checked in full by agent_config_json */
 };
 
 struct agent_instruction {
@@ -229,6 +298,10 @@ struct agent_options {
         const char *reboot_cmd;         /* run with /bin/sh -c */
         const char *poweroff_cmd;
         unsigned max_attempts;          /* consecutive failed calls before giving up; 0: never */
+        const char *keys_dir;           /* the trusted image keys: its *.pub files */
+        const char *dev_dir;            /* where the disks' device nodes are ("/dev") */
+        const char *state_file;         /* resume state of an install (on tmpfs), or NULL */
+        unsigned progress_s;            /* period of install-progress events */
 };
 
 /*

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,7 @@ struct agent_install_options {
         const char *config_json;        /* the machine configuration; NULL writes no record */
         uint64_t config_offset;         /* the image's disk.config range: past the first MiB, inside raw_size */
         uint64_t config_length;         /* at least AGENT_CONFIG_MAX_RECORD */
+        bool config_from_manifest;      /* instead, the verified manifest's disk.config; none there: no record */
         const char *arch;               /* NULL: this machine's (uname -m) */
         int64_t now;                    /* unix seconds, for the expiry check */
         agent_fetch_fn fetch;
@@ -61,6 +63,7 @@ struct agent_install_options {
         const char *state_file;         /* NULL: no resume across restarts (a tmpfs path) */
         uint64_t backoff_min_usec;      /* 0: AGENT_INSTALL_BACKOFF_MIN_USEC */
         unsigned max_attempts;          /* per chunk; 0: AGENT_INSTALL_FETCH_ATTEMPTS */
+        const atomic_bool *cancel;      /* may be NULL; once true, the install stops before the next chunk (-ECANCELED) */
 };
 
 struct agent_install_result {
@@ -129,6 +132,27 @@ int agent_http_fetch(void *userdata, uint64_t offset, size_t length, uint8_t *bu
 /* "bytes FIRST-LAST/TOTAL" (the value of Content-Range); -EBADMSG otherwise. */
 int agent_content_range_parse(const char *s, size_t len, uint64_t *ret_first, uint64_t *ret_last,
                               uint64_t *ret_total);
+
+/* What both metald-agent run and metald-agent install set up for agent_install() (agent_install_setup.c). */
+struct agent_install_setup {
+        struct manifest_key keys[IMAGE_MAX_KEYS];
+        size_t n_keys;
+        struct agent_http_fetcher *fetcher;     /* of URL/disk */
+        struct buf config;                      /* the configuration JSON; empty without a host name */
+};
+/* 64 lower-case hex digits; -EINVAL otherwise. */
+int agent_sha256_from_hex(const char *s, uint8_t ret[MANIFEST_SHA256_BYTES]);
+/*
+ * Checks url (where the image's files are) and hostname (NULL: no
+ * configuration record), makes the fetcher of URL/disk and loads the
+ * trusted keys of keys_dir. -EINVAL for url or hostname, -ENOKEY when
+ * keys_dir has no key, else -errno; why says what (safe to log).
+ */
+int agent_install_setup(struct agent_install_setup *s, const char *keys_dir, const char *url, const char *hostname,
+                        char *why, size_t why_cap);
+/* Points o's keys, fetcher and configuration at s, which must outlive the install. */
+void agent_install_setup_apply(const struct agent_install_setup *s, struct agent_install_options *o);
+void agent_install_setup_free(struct agent_install_setup *s);
 
 /* metald-agent install ARGS (argv[0] is "install"): the install on its own, for operators and tests; an exit code. */
 int agent_install_command(int argc, char **argv);

@@ -25,8 +25,9 @@ struct api_request {
 
 struct api_response {
         int status;
-        struct buf body;                /* JSON; capped at API_MAX_RESPONSE */
+        struct buf body;                /* JSON, capped at API_MAX_RESPONSE; or raw bytes when content_type is set */
         uint32_t retry_after_s;         /* 503: when to come back; 0 = no header */
+        const char *content_type;       /* NULL: application/json */
 };
 
 void api_response_init(struct api_response *r);

@@ -61,12 +61,20 @@ enum boot_script_kind {
         BOOT_SCRIPT_ENROLL,             /* kernel + initrd of the enrollment environment */
         BOOT_SCRIPT_RETRY,              /* prints why, sleeps, starts over */
         BOOT_SCRIPT_LOCAL,              /* the installed system on the local disk */
+        BOOT_SCRIPT_NETBOOT,            /* a profile's netboot: its kernel, initrd and command line as they are */
+};
+
+/* A profile's netboot: paths below base_url, initrd "" = none; strings of the configuration. */
+struct boot_netboot {
+        const char *profile;
+        const char *kernel, *initrd, *cmdline;
 };
 
 /* What a machine, once identified, boots: decided by the lifecycle. */
 struct boot_decision {
-        enum boot_script_kind kind;     /* ENROLL, LOCAL or RETRY */
+        enum boot_script_kind kind;     /* ENROLL, LOCAL, NETBOOT or RETRY */
         const char *why;                /* RETRY: a static sentence */
+        struct boot_netboot netboot;    /* NETBOOT */
         char nonce[64];                 /* ENROLL: this boot's one-time nonce, or "" */
         char machine[64];               /* the machine's name, for the console */
 };
@@ -94,6 +102,13 @@ int boot_script_chain(const struct boot_view *v, struct buf *out);
 int boot_script_local(const struct boot_view *v, const struct boot_identity *id, const char *machine,
                       struct buf *out);
 int boot_script_retry(const struct boot_view *v, const char *why, struct buf *out);
+/*
+ * A netboot: nb's kernel with nb's command line (and initrd=<name> on UEFI,
+ * as for enrollment), its initrd, and a retry if the boot returns. It is not
+ * the enrollment environment: no nonce and no metald.* parameters.
+ */
+int boot_script_netboot(const struct boot_view *v, const struct boot_identity *id, const char *machine,
+                        const struct boot_netboot *nb, struct buf *out);
 /* -EINVAL (with *ret_why) when the template is not usable. */
 int boot_script_enroll(const struct boot_view *v, const struct boot_identity *id, struct buf *out,
                        const char **ret_why);

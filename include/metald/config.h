@@ -43,6 +43,13 @@ struct profile_power {
         uint8_t cipher_suite;                           /* 0: ipmitool's choice */
 };
 
+/* A plain network boot a profile may name instead of an image: unsigned files below http.root. */
+struct profile_netboot {
+        char kernel[BOOT_MAX_ARTIFACT_PATH + 1];        /* "" = the profile names no netboot */
+        char initrd[BOOT_MAX_ARTIFACT_PATH + 1];        /* "" = none */
+        char cmdline[BOOT_MAX_CMDLINE + 1];
+};
+
 struct profile {
         char name[PROFILE_MAX_WORD + 1];
         struct profile_match match;
@@ -57,6 +64,7 @@ struct profile {
         char cluster[PROFILE_MAX_WORD + 1];
         enum profile_approval approval;
         struct profile_power power;
+        struct profile_netboot netboot;                 /* exclusive with image */
 };
 
 /* How long each waiting state of the lifecycle may last (metald/machine.h). */

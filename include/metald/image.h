@@ -29,6 +29,8 @@
 #define IMAGE_PUB_SUFFIX        ".pub"
 #define IMAGE_MANIFEST_FILE     "manifest.json"
 #define IMAGE_SIG_FILE          "manifest.json.sig"
+/* Where metald's HTTP service serves the catalog's artifacts: PREFIX NAME/VERSION/{kernel,initrd,disk,rootfs}. */
+#define IMAGE_HTTP_PREFIX       "/_metald/images/"
 
 /* Keys and signing (image_key.c). */
 struct image_signer;
@@ -60,6 +62,17 @@ struct image_build_spec {
 
 /* Mapped ranges of a raw disk image: holes (SEEK_DATA/SEEK_HOLE) and runs of zero blocks left out. */
 int image_disk_extents(int fd, uint64_t size, struct manifest_extent **ret, size_t *ret_n);
+/*
+ * The configuration partition of a raw disk (docs/IMAGES.md): MBR type 0xda,
+ * or a GPT partition named METALD-CFG, from head, the disk's first bytes (up
+ * to its first MiB; the GPT entries must lie in them). 0 with its byte range,
+ * -ENOENT when the disk has none, -EINVAL with why when the table is damaged,
+ * names two, or the partition is misplaced (docs/IMAGES.md's rules).
+ */
+#define IMAGE_CONFIG_PART_NAME  "METALD-CFG"
+#define IMAGE_CONFIG_MBR_TYPE   0xda
+int image_find_config(const uint8_t *head, size_t len, uint64_t raw_size, struct manifest_extent *ret, char *why,
+                      size_t why_len);
 /* The file system a rootfs starts with: squashfs or erofs, else MANIFEST_FS_NONE. */
 enum manifest_fs image_detect_fs(const void *head, size_t len);
 /* Builds the artifacts, writes manifest.json and signs it. */
@@ -146,6 +159,12 @@ int image_show(const char *state_dir, const char *name, uint64_t version, struct
 int image_remove(const char *state_dir, const char *name, uint64_t version, char *why, size_t why_len);
 /* The highest version ever imported under name: 0 and *ret = 0 when none. */
 int image_highest(const char *state_dir, const char *name, uint64_t *ret);
+/* The newest NAME/VERSION directory of the catalog, without reading it: -ENOENT when there is none. */
+int image_newest(const char *state_dir, const char *name, uint64_t *ret);
+/* The exact bytes of file (manifest.json, manifest.json.sig) of NAME/VERSION, at most max (-EFBIG unread
+ * past it), no symlink followed; the caller frees *ret. */
+int image_read_file(const char *state_dir, const char *name, uint64_t version, const char *file, size_t max,
+                    uint8_t **ret, size_t *ret_len);
 /* NAME or NAME:VERSION. */
 int image_parse_ref(const char *s, char name[IMAGE_MAX_NAME + 1], uint64_t *ret_version);
 bool image_name_valid(const char *name);

@@ -125,6 +125,7 @@ void initramfs_libs_free(struct initramfs_libs *l);
 #define INITRAMFS_UDHCPC_SCRIPT "etc/metald/udhcpc.script"
 #define INITRAMFS_AGENT_PATH    "usr/bin/metald-agent"
 #define INITRAMFS_BUSYBOX_PATH  "bin/busybox"
+#define INITRAMFS_KEYS_DIR      "etc/metald/trusted-keys"       /* <key id>.pub: what the agent trusts */
 
 extern const char initramfs_init_script[];
 extern const char initramfs_udhcpc_script[];
@@ -153,6 +154,10 @@ struct initramfs_spec {
         const char *modules[INITRAMFS_DEFAULT_MODULES + CONFIG_MAX_EXTRA_MODULES];
         size_t n_modules;
         size_t n_optional;              /* the defaults come first: a kernel without one of them still builds */
+        const char *trusted_keys[IMAGE_MAX_KEYS];       /* PEM public keys: INITRAMFS_KEYS_DIR/<key id>.pub */
+        size_t n_trusted_keys;
+        const char *revoked_keys[IMAGE_MAX_KEYS];       /* left out wherever they are listed */
+        size_t n_revoked_keys;
 };
 
 enum initramfs_kind { INITRAMFS_DIR, INITRAMFS_FILE, INITRAMFS_SYMLINK, INITRAMFS_CHARDEV };
@@ -194,6 +199,8 @@ struct initramfs_result {
  * METALD_PREFIX/lib/metald/) unless build.agent names one.
  */
 void initramfs_spec_from_config(const struct boot_enroll_build *b, struct initramfs_spec *ret);
+/* The keys the agent checks images with: images.trusted_keys less images.revoked_keys. */
+void initramfs_spec_keys_from_config(const struct images_config *c, struct initramfs_spec *spec);
 
 /* Resolves and hashes every input; why says which one failed. */
 int initramfs_plan(const struct initramfs_spec *spec, struct initramfs_plan *ret, char *why, size_t why_len);

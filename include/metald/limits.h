@@ -95,7 +95,7 @@
 #define PREFLIGHT_HEAD_BYTES         4096    /* bytes of a boot file or kernel read to recognise it */
 #define PREFLIGHT_MIN_PXE_BYTES      512     /* a shorter BIOS PXE boot program is truncated */
 #define PREFLIGHT_MAX_PXE_BYTES      (0xa0000 - 0x7c00) /* loaded at 0:7C00, it must end below 640 KiB */
-#define PREFLIGHT_MAX_NEEDS          (CONFIG_MAX_BOOT_FILES + 3)     /* boot files, kernel, initrd, template */
+#define PREFLIGHT_MAX_NEEDS          (CONFIG_MAX_BOOT_FILES + 3 + 2 * CONFIG_MAX_PROFILES)     /* boot files, kernel, initrd, template, netboots */
 #define PREFLIGHT_MAX_FINDINGS       (PREFLIGHT_MAX_NEEDS + 3)       /* and two roots, the initramfs plan */
 
 /* Logging */
@@ -182,6 +182,11 @@
 #define IMAGE_MAX_ARTIFACT_BYTES     (1ULL << 42)       /* 4 TiB: one file of an image */
 #define IMAGE_MAX_KEYS               16      /* images.trusted_keys, images.revoked_keys */
 #define IMAGE_EXTENT_ALIGN           4096    /* extents start and end on this */
+#define IMAGE_CONFIG_MIN_OFFSET      (1024 * 1024)      /* disk.config starts past the boot area */
+#define IMAGE_CONFIG_MIN_BYTES       (1024 * 1024)      /* and is at least this long */
+#define IMAGE_SECTOR_BYTES           512     /* the sector of the partition tables image_build reads */
+#define IMAGE_MAX_GPT_ENTRIES        1024    /* GPT partition entries looked at (sgdisk writes 128) */
+#define IMAGE_GPT_NAME_UNITS         36      /* UTF-16 code units of a GPT partition name */
 #define IMAGE_DEFAULT_CHUNK_BYTES    (4 * 1024 * 1024)
 #define IMAGE_ZSTD_DEFAULT_LEVEL     3
 #define IMAGE_ZSTD_MAX_LEVEL         19
@@ -192,6 +197,11 @@
 #define IMAGE_MAX_ARCHIVE_ENTRIES    16      /* entries of an image archive (6 files and a directory) */
 #define IMAGE_MAX_CATALOG_IMAGES     4096    /* NAME/VERSION directories list reads */
 #define IMAGE_DEFAULT_MAX_INSTALLS   4       /* images.max_concurrent_installs */
+#define IMAGE_INSTALL_GRACE_S        60      /* a machine told to install holds its slot this long before it starts */
+#define IMAGE_CATALOG_CACHE_S        5       /* the registry looks an image up in the catalog again after this */
+#define IMAGE_CATALOG_CACHE_ENTRIES  16      /* images (name, pinned version) the registry remembers */
+#define INSTRUCTION_MAX_URL          (BOOT_MAX_URL + 128)       /* BASE/_metald/images/NAME/VERSION */
+#define INSTRUCTION_MAX_DISK         (PROFILE_MAX_DISK_PATH + 5)        /* "path=" + install.disk_path */
 #define IMAGE_MAX_CONCURRENT_INSTALLS 1024
 #define IMAGE_MAX_JSON_DEPTH         8       /* nesting of manifest.json (it needs 5) */
 #define IMAGE_MAX_JSON_FIELDS        16      /* fields of one manifest object (it needs 10) */
@@ -229,3 +239,4 @@
 #define POWER_IPMI_MAX_OUTPUT        4096    /* bytes of ipmitool's stdout, and of its stderr, kept */
 #define POWER_IPMI_DEFAULT_PORT      623
 #define POWER_WAIT_STEP_MS           10      /* polling a child that closed its pipes for its exit */
+#define REGISTRY_REIMAGE_POWER_MS    8000    /* status, then on or cycle, after a reimage: below the HTTP pool's 10 s watchdog */

@@ -37,6 +37,7 @@ enum machine_event {
         ME_RETIRE,              /* operator */
         ME_DEADLINE,            /* the state's deadline passed */
         ME_RESTART,             /* metald restarted while the machine was in a transient state */
+        ME_NO_CLUSTER,          /* imaged, and the profile names no cluster: nothing to join */
         _ME_MAX,
 };
 

@@ -47,6 +47,8 @@ struct manifest_artifact {
         uint64_t raw_size;
         struct manifest_extent *extents;
         size_t n_extents;
+        bool has_config;                /* disk.config: the configuration partition's raw byte range */
+        uint64_t config_offset, config_length;
         /* rootfs only */
         enum manifest_fs fs;
 };

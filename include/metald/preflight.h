@@ -12,7 +12,8 @@
  * The files a configuration names or needs, checked by `metald config check`
  * and at the start of `metald serve`: the roots, the boot file of every
  * architecture metald's DHCP hands out (from tftp.root, or from http.root for
- * UEFI HTTP boot), and the enrollment kernel, initrd and template. Each file
+ * UEFI HTTP boot), the enrollment kernel, initrd and template, and the
+ * kernel and initrd of every profile's netboot. Each file
  * is opened beneath its root with fs_open_beneath, as the servers open it,
  * and its first bytes must look like what it is.
  *
@@ -59,13 +60,15 @@ struct preflight_need {
         bool required;                  /* missing is an error */
         uint16_t archs[CONFIG_MAX_BOOT_FILES];  /* boot files: the architectures that need it */
         size_t n_archs;
-        const char *role;               /* enrollment files: "kernel", "initrd", "template"; else NULL */
+        const char *role;               /* enrollment and netboot files: "kernel", "initrd", "template"; else NULL */
+        const char *profile;            /* netboot files: the profile that names them; else NULL */
 };
 
 /*
  * Pure: the files cfg needs, one entry per file and expected content. Boot
  * files count only while metald's DHCP hands them out and the service that
- * serves them is on; enrollment files while HTTP is on and a kernel is set.
+ * serves them is on; enrollment files while HTTP is on and a kernel is set;
+ * netboot files while HTTP is on.
  * Returns the number of entries (at most cap).
  */
 size_t preflight_needs(const struct config *cfg, struct preflight_need *ret, size_t cap);

@@ -55,6 +55,8 @@ struct store_machine {
         int progress;                   /* 0-100, -1 unknown */
         int64_t created, state_since, last_seen, deadline;      /* unix seconds; deadline 0 = none */
         char last_event[STORE_MAX_NAME + 1];
+        char image[IMAGE_MAX_NAME + 1];         /* "": its profile's image; else an operator's override */
+        uint64_t image_version;                 /* of the override: 0 = the newest imported */
 };
 
 struct store_event {

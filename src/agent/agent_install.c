@@ -36,6 +36,7 @@ struct install {
         size_t wire_cap, raw_cap;
         ZSTD_DCtx *dctx;
         struct buf record;              /* the configuration record */
+        uint64_t config_offset, config_length;  /* where it goes */
         size_t resume_next;             /* chunks before this one are on the target from an earlier run */
         uint64_t done_bytes, start_usec, last_report_usec;
 };
@@ -476,6 +477,8 @@ static int fetch_chunk(struct install *in, size_t i, const struct manifest_chunk
                         return fail(in, r, "chunk %zu: %s", i, why[0] ? why : strerror(-r));
                 if (attempt >= max)
                         return fail(in, -EIO, "chunk %zu: %s (gave up after %u tries)", i, why, attempt);
+                if (o->cancel && atomic_load(o->cancel))
+                        return fail(in, -ECANCELED, "chunk %zu: %s; the install was stopped", i, why);
                 in->res->retries++;
                 log_warning("Chunk %zu: %s; fetching it again from its start in %" PRIu64 " ms", i, why,
                             (uint64_t)(delay / USEC_PER_MSEC));
@@ -525,6 +528,8 @@ static int write_chunks(struct install *in)
 
         for (size_t i = 0; i < d->n_chunks; i++) {
                 in->res->failed_chunk = (long)i;
+                if (in->o->cancel && atomic_load(in->o->cancel))
+                        return fail(in, -ECANCELED, "chunk %zu: the install was stopped", i);
                 if (!chunk_survived(in, i) && (r = install_chunk(in, i)) < 0)
                         return r;
                 in->done_bytes += d->chunks[i].size;
@@ -541,10 +546,10 @@ static int write_config_and_boot_area(struct install *in)
         int r;
 
         if (in->record.len) {
-                r = place(in, in->o->config_offset, (const uint8_t *)in->record.data, in->record.len);
+                r = place(in, in->config_offset, (const uint8_t *)in->record.data, in->record.len);
                 if (r < 0)
                         return fail(in, r, "writing the configuration record at %" PRIu64 ": %s",
-                                    in->o->config_offset, strerror(-r));
+                                    in->config_offset, strerror(-r));
                 if ((r = sync_target(in, "writing the configuration record")) < 0)
                         return r;
         }
@@ -566,19 +571,26 @@ static int prepare(struct install *in)
         const struct agent_install_options *o = in->o;
         int r;
 
-        if (o->config_json) {
+        in->config_offset = o->config_offset;
+        in->config_length = o->config_length;
+        if (o->config_from_manifest) {
+                in->config_offset = in->disk->has_config ? in->disk->config_offset : 0;
+                in->config_length = in->disk->has_config ? in->disk->config_length : 0;
+        }
+        /* an image without a configuration partition reads no configuration */
+        if (o->config_json && !(o->config_from_manifest && !in->disk->has_config)) {
                 r = agent_config_record_build(o->config_json, strlen(o->config_json), &in->record);
                 if (r < 0)
                         return fail(in, r, "configuration record: %s", strerror(-r));
                 /* the first 64 KiB of the range are rewritten: the record, then zeros over anything stale */
                 while (r == 0 && in->record.len < AGENT_CONFIG_MAX_RECORD)
                         r = buf_append(&in->record, zeros_4k, sizeof(zeros_4k));
-                if (r < 0 || o->config_offset % AGENT_CONFIG_ALIGN || o->config_offset < AGENT_INSTALL_BOOT_AREA_BYTES ||
-                    o->config_length < AGENT_CONFIG_MAX_RECORD || o->config_offset > in->disk->raw_size ||
-                    o->config_length > in->disk->raw_size - o->config_offset)
+                if (r < 0 || in->config_offset % AGENT_CONFIG_ALIGN || in->config_offset < AGENT_INSTALL_BOOT_AREA_BYTES ||
+                    in->config_length < AGENT_CONFIG_MAX_RECORD || in->config_offset > in->disk->raw_size ||
+                    in->config_length > in->disk->raw_size - in->config_offset)
                         return fail(in, -ENOSPC, "configuration record: the range %" PRIu64 "+%" PRIu64
                                     " is not an aligned range of at least %d bytes past the first MiB of the disk",
-                                    o->config_offset, o->config_length, AGENT_CONFIG_MAX_RECORD);
+                                    in->config_offset, in->config_length, AGENT_CONFIG_MAX_RECORD);
         }
         in->held = calloc(1, MAX(in->held_len, (size_t)1));
         in->wire = malloc(MAX(in->wire_cap, (size_t)1));     /* a disk of zeros has no chunks */

@@ -58,21 +58,6 @@ static int usage(const char *what, const char *arg)
         return EXIT_USAGE;
 }
 
-static int parse_hex(const char *s, uint8_t *out, size_t n)
-{
-        if (strlen(s) != 2 * n)
-                return -EINVAL;
-        for (size_t i = 0; i < 2 * n; i++) {
-                char c = s[i];
-                int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-                if (v < 0)
-                        return -EINVAL;
-                out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
-        }
-        return 0;
-}
-
 static int take(int c, struct install_args *a)
 {
         const char **strs[] = {
@@ -219,46 +204,33 @@ static int read_inputs(const struct install_args *a, struct buf *manifest, struc
 
 static int install(const struct install_args *a)
 {
-        struct manifest_key keys[IMAGE_MAX_KEYS];
-        struct buf manifest = BUF_INIT(0), sig = BUF_INIT(0), config = BUF_INIT(AGENT_CONFIG_MAX_JSON);
-        struct agent_http_fetcher *fetcher = NULL;
+        struct buf manifest = BUF_INIT(0), sig = BUF_INIT(0);
+        struct agent_install_setup setup;
         struct agent_install_options o = {
                 .target = a->target, .config_offset = a->config_offset, .config_length = a->config_length,
-                .now = (int64_t)time(NULL), .fetch = agent_http_fetch, .progress = on_progress,
+                .now = (int64_t)time(NULL), .progress = on_progress,
                 .progress_interval_usec = a->progress_s * USEC_PER_SEC, .state_file = a->state_file,
         };
         struct agent_install_result res;
-        char disk_url[AGENT_MAX_URL + 1];
+        char why[256];
         int r;
 
-        if (parse_hex(a->sha, o.manifest_sha256, sizeof(o.manifest_sha256)) < 0)
+        if (agent_sha256_from_hex(a->sha, o.manifest_sha256) < 0)
                 return usage("--manifest-sha256 is not 64 lower-case hex digits", a->sha);
-        if ((size_t)snprintf(disk_url, sizeof(disk_url), "%s/disk", a->url) >= sizeof(disk_url) ||
-            !str_has_prefix(a->url, "http://"))
-                return usage("--url must be an http:// URL", a->url);
-        if (a->hostname && agent_config_json(a->hostname, &config) < 0) {
-                buf_free(&config);
-                return usage("--hostname is not a host name", a->hostname);
-        }
-        r = agent_http_fetcher_new(disk_url, &fetcher);
+        r = agent_install_setup(&setup, a->keys, a->url, a->hostname, why, sizeof(why));
+        if (r == -EINVAL)
+                return usage(why, NULL);
         if (r < 0) {
-                buf_free(&config);
-                return log_error_errno(r, "Cannot set up the HTTP client: %s", strerror(-r));
+                log_error("Cannot install: %s", why);
+                return EXIT_FAILED;
         }
-        r = agent_keys_load(a->keys, keys, ARRAY_SIZE(keys), &o.n_keys);
-        if (r < 0)
-                log_error("Cannot load the trusted keys %s/*.pub: %s", a->keys,
-                          r == -ENOKEY ? "there are none" : strerror(-r));
-        if (r == 0)
-                r = read_inputs(a, &manifest, &sig);
+        r = read_inputs(a, &manifest, &sig);
         if (r == 0) {
-                o.keys = keys;
+                agent_install_setup_apply(&setup, &o);
                 o.manifest = (const uint8_t *)manifest.data;
                 o.manifest_len = manifest.len;
                 o.sig = (const uint8_t *)sig.data;
                 o.sig_len = sig.len;
-                o.config_json = a->hostname ? config.data : NULL;
-                o.fetch_userdata = fetcher;
                 log_info("install: %s/disk to %s", a->url, a->target);
                 r = agent_install(&o, &res);
                 if (r < 0)
@@ -267,10 +239,9 @@ static int install(const struct install_args *a)
                         log_info("install: done, %zu chunks written (resumed at chunk %zu), %u retries",
                                  res.chunks_written, res.resumed_at, res.retries);
         }
-        agent_http_fetcher_free(fetcher);
+        agent_install_setup_free(&setup);
         buf_free(&manifest);
         buf_free(&sig);
-        buf_free(&config);
         return r < 0 ? EXIT_FAILED : EXIT_OK;
 }
 

@@ -52,8 +52,11 @@ bool agent_instruction_equal(const struct agent_instruction *a, const struct age
                 return false;
         if (a->action != AGENT_ACTION_INSTALL)
                 return true;
-        return strcmp(a->image.url, b->image.url) == 0 && strcmp(a->image.sha256, b->image.sha256) == 0 &&
-               a->image.size == b->image.size && strcmp(a->image.disk, b->image.disk) == 0;
+        return strcmp(a->image.name, b->image.name) == 0 && a->image.version == b->image.version &&
+               strcmp(a->image.url, b->image.url) == 0 && strcmp(a->image.sha256, b->image.sha256) == 0 &&
+               a->image.size == b->image.size && strcmp(a->image.disk, b->image.disk) == 0 &&
+               a->image.allow_removable == b->image.allow_removable &&
+               strcmp(a->image.hostname, b->image.hostname) == 0;
 }
 
 /* Building: every helper takes ownership of val and records the first failure in *r. */
@@ -265,6 +268,8 @@ static const char *type_name(enum json_type t)
                 return "an integer";
         case json_type_object:
                 return "an object";
+        case json_type_boolean:
+                return "a boolean";
         default:
                 return "of another type";
         }
@@ -354,7 +359,9 @@ enum text_kind {
         TEXT_SESSION,           /* base64url */
         TEXT_URL,
         TEXT_SHA256,
-        TEXT_DISK,
+        TEXT_DISK,              /* a disk rule */
+        TEXT_IMAGE_NAME,
+        TEXT_HOSTNAME,          /* the character set; agent_config_json checks the rest */
 };
 
 static bool session_valid(const char *s, size_t len)
@@ -394,8 +401,16 @@ static bool text_valid(enum text_kind kind, const char *s, size_t len)
         case TEXT_SHA256:
                 return len == AGENT_SHA256_CHARS && token_chars(s, len, "") &&
                        strspn(s, "0123456789abcdefABCDEF") == len;
-        case TEXT_DISK:
-                return len > 0 && token_chars(s, len, "._:/+-") && !memmem(s, len, "..", 2);
+        case TEXT_DISK: {
+                struct agent_disk_rule rule;
+
+                return agent_disk_rule_parse(s, len, &rule) == 0;
+        }
+        case TEXT_IMAGE_NAME:
+                return len > 0 && !(s[0] == '.' || s[0] == '_' || s[0] == '-') && token_chars(s, len, "._-") &&
+                       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+        case TEXT_HOSTNAME:
+                return len > 0 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") == len;
         }
         return false;
 }
@@ -439,24 +454,36 @@ static int get_int(json_object *obj, const char *where, const char *name, int64_
 static int parse_image(json_object *obj, struct agent_image *ret, char *why, size_t cap)
 {
         static const struct field fields[] = {
+                { "name", json_type_string, true },
+                { "version", json_type_int, true },
                 { "url", json_type_string, true },
                 { "sha256", json_type_string, true },
                 { "size", json_type_int, true },
                 { "disk", json_type_string, true },
+                { "allow_removable", json_type_boolean, true },
+                { "hostname", json_type_string, true },
         };
         static const char where[] = "instruction.image.";
-        int64_t size = 0;
+        int64_t size = 0, version = 0;
+        json_object *removable;
         int r;
 
         if ((r = check_fields(obj, where, fields, ARRAY_SIZE(fields), why, cap)) < 0 ||
+            (r = get_text(obj, where, "name", TEXT_IMAGE_NAME, ret->name, sizeof(ret->name), why, cap)) < 0 ||
+            (r = get_int(obj, where, "version", 1, (int64_t)AGENT_MAX_IMAGE_VERSION, &version, why, cap)) < 0 ||
             (r = get_text(obj, where, "url", TEXT_URL, ret->url, sizeof(ret->url), why, cap)) < 0 ||
             (r = get_text(obj, where, "sha256", TEXT_SHA256, ret->sha256, sizeof(ret->sha256), why, cap)) < 0 ||
             (r = get_int(obj, where, "size", 1, (int64_t)AGENT_MAX_IMAGE_BYTES, &size, why, cap)) < 0 ||
-            (r = get_text(obj, where, "disk", TEXT_DISK, ret->disk, sizeof(ret->disk), why, cap)) < 0)
+            (r = get_text(obj, where, "disk", TEXT_DISK, ret->disk, sizeof(ret->disk), why, cap)) < 0 ||
+            (r = get_text(obj, where, "hostname", TEXT_HOSTNAME, ret->hostname, sizeof(ret->hostname), why,
+                          cap)) < 0)
                 return r;
         for (char *p = ret->sha256; *p; p++)
                 if (*p >= 'A' && *p <= 'F')
                         *p = (char)(*p - 'A' + 'a');
+        json_object_object_get_ex(obj, "allow_removable", &removable);
+        ret->allow_removable = json_object_get_boolean(removable);
+        ret->version = (uint64_t)version;
         ret->size = (uint64_t)size;
         return 0;
 }

@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "metald/agent.h"
+#include "metald/agent_install.h"
 #include "metald/log.h"
 #include "metald/util.h"
 
-#define INSTALL_UNAVAILABLE "image installation is not available in this agent version"
+#define INSTALL_POLL_USEC       (500 * 1000ULL) /* how soon the loop sees that an install ended */
+#define INSTALL_REPORT_USEC     USEC_PER_SEC    /* how fresh the progress the loop reports is */
+#define TARGET_MAX              160     /* bytes of dev_dir/NAME */
+#define NO_KEYS                 "no trusted image keys in the enrollment environment"
 
 static bool cmdline_space(char c)
 {
@@ -153,6 +159,29 @@ struct agent_loop {
         char event_detail[AGENT_MAX_STRING + 1];
         unsigned event_attempts;
         enum agent_action after_event;  /* reboot or poweroff once the event is out; wait for none */
+        bool event_starts_install;      /* the pending event is install-started: install once metald took it */
+        /* the install, run by a worker thread while this loop heartbeats */
+        bool install_pending;           /* metald took install-started; the install is to begin */
+        struct agent_image install_image;       /* what install-started announced: later instructions say "wait" */
+        unsigned install_fetch_failures;
+        struct install_job *job;
+        int progress;                   /* the heartbeat's percent, -1 for none */
+        char status_line[AGENT_MAX_STRING + 1];
+};
+
+struct install_job {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        struct agent_install_progress progress;         /* the latest report, under lock */
+        bool have_progress;                             /* under lock */
+        atomic_bool done, cancel;
+        int r;                                          /* agent_install's, set before done */
+        struct agent_install_setup setup;
+        struct agent_install_options o;
+        struct agent_install_result res;
+        struct buf manifest, sig;
+        char target[TARGET_MAX + 1];
+        uint64_t next_event_usec;
 };
 
 /* Progress lines for the console; tests and operators watch for them. */
@@ -253,6 +282,7 @@ static void queue_event(struct agent_loop *l, enum agent_event ev, const char *d
         str_copy(l->event_detail, sizeof(l->event_detail), detail);
         l->event_attempts = 0;
         l->after_event = then;
+        l->event_starts_install = false;
 }
 
 /* Acts on an instruction the first time it arrives; repeats of it change nothing. */
@@ -271,9 +301,17 @@ static void follow(struct agent_loop *l, const struct agent_instruction *in)
                 l->status = "waiting";
                 break;
         case AGENT_ACTION_INSTALL:
-                log_warning("Cannot install %s to %s: " INSTALL_UNAVAILABLE, in->image.url, in->image.disk);
-                l->status = INSTALL_UNAVAILABLE;
-                queue_event(l, AGENT_EVENT_INSTALL_FAILED, INSTALL_UNAVAILABLE, AGENT_ACTION_WAIT);
+                if (l->job || l->install_pending) {
+                        log_warning("Already installing; the new install instruction waits for the install to end");
+                        break;
+                }
+                snprintf(line, sizeof(line), "installing %s version %" PRIu64 ", disk rule \"%s\"", in->image.name,
+                         in->image.version, in->image.disk);
+                agent_text_clean(detail, sizeof(detail), line, strlen(line));
+                l->status = "installing";
+                queue_event(l, AGENT_EVENT_INSTALL_STARTED, detail, AGENT_ACTION_WAIT);
+                l->event_starts_install = true;
+                l->install_image = in->image;
                 break;
         case AGENT_ACTION_REBOOT:
         case AGENT_ACTION_POWEROFF:
@@ -311,11 +349,16 @@ static int on_reply(struct agent_loop *l, enum agent_call call, struct agent_res
                 l->event_pending = false;
                 if (l->after_event != AGENT_ACTION_WAIT)
                         return run_action(l, l->after_event);
+                if (l->event_starts_install) {
+                        l->event_starts_install = false;
+                        l->install_pending = true;
+                        l->install_fetch_failures = 0;
+                }
         }
         if (call == AGENT_CALL_INSTRUCTION)
                 l->resync = false;
         follow(l, &reply->instruction);
-        *ret_delay = l->event_pending ? 0 : agent_heartbeat_delay_usec(l->heartbeat_s, random_u32());
+        *ret_delay = l->event_pending || l->install_pending ? 0 : agent_heartbeat_delay_usec(l->heartbeat_s, random_u32());
         return 0;
 }
 
@@ -341,6 +384,7 @@ static int on_failure(struct agent_loop *l, enum agent_call call, const struct a
         if (res->verdict == AGENT_REFUSED) {
                 log_warning("%s; dropping the %s event", res->why, agent_event_name(l->event));
                 l->event_pending = false;
+                l->event_starts_install = false;
                 if (l->after_event != AGENT_ACTION_WAIT)
                         return run_action(l, l->after_event);
                 l->resync = true;
@@ -352,6 +396,7 @@ static int on_failure(struct agent_loop *l, enum agent_call call, const struct a
         if (call == AGENT_CALL_EVENT && ++l->event_attempts >= AGENT_EVENT_ATTEMPTS &&
             (l->after_event != AGENT_ACTION_WAIT || res->verdict == AGENT_RETRY_SLOW)) {
                 l->event_pending = false;
+                l->event_starts_install = false;
                 if (l->after_event != AGENT_ACTION_WAIT) {
                         log_warning("%s; going ahead without the event", res->why);
                         return run_action(l, l->after_event);
@@ -369,6 +414,261 @@ static int on_failure(struct agent_loop *l, enum agent_call call, const struct a
         return 0;
 }
 
+/* The install */
+
+static void install_progress(void *userdata, const struct agent_install_progress *p)
+{
+        struct install_job *job = userdata;
+
+        pthread_mutex_lock(&job->lock);
+        job->progress = *p;
+        job->have_progress = true;
+        pthread_mutex_unlock(&job->lock);
+}
+
+static void *install_main(void *userdata)
+{
+        struct install_job *job = userdata;
+
+        job->r = agent_install(&job->o, &job->res);
+        atomic_store(&job->done, true);
+        return NULL;
+}
+
+static void job_free(struct install_job *job)
+{
+        if (!job)
+                return;
+        agent_install_setup_free(&job->setup);
+        buf_free(&job->manifest);
+        buf_free(&job->sig);
+        pthread_mutex_destroy(&job->lock);
+        free(job);
+}
+
+/* install-failed: the disk does not boot, and the agent heartbeats until metald says what next. */
+static void install_failed(struct agent_loop *l, const char *why)
+{
+        char detail[AGENT_MAX_STRING + 1];
+
+        log_error("Install failed: %s", why);
+        agent_text_clean(detail, sizeof(detail), why, strlen(why));
+        l->status = "install failed";
+        l->progress = -1;
+        queue_event(l, AGENT_EVENT_INSTALL_FAILED, detail, AGENT_ACTION_WAIT);
+}
+
+/* The device the image's disk rule picks: dev_dir/NAME. */
+static int install_target(struct agent_loop *l, const struct agent_image *img, char *target, size_t cap, char *why,
+                          size_t why_cap)
+{
+        _cleanup_free_ struct agent_disk_use *use = calloc(MAX(l->inv->n_disks, (size_t)1), sizeof(*use));
+        char resolved[AGENT_DISK_NAME_MAX + 1];
+        struct agent_disk_rule rule;
+        size_t i;
+        int r;
+
+        if (!use)
+                return snprintf(why, why_cap, "out of memory"), -ENOMEM;
+        if (agent_disk_rule_parse(img->disk, strlen(img->disk), &rule) < 0)
+                return snprintf(why, why_cap, "disk rule \"%s\" is not one this agent knows", img->disk), -EINVAL;
+        if (rule.kind == AGENT_DISK_PATH && (r = agent_disk_path_resolve(l->o->dev_dir, rule.value, resolved)) < 0)
+                return snprintf(why, why_cap, "disk rule \"path=%s\": %s", rule.value,
+                                r == -EXDEV ? "the link does not name a disk" : strerror(-r)), r;
+        r = agent_disk_use_collect(l->o->sysroot, l->inv, use);
+        if (r < 0)
+                return snprintf(why, why_cap, "cannot tell which disks are in use (the mounts below %s): %s",
+                                l->o->sysroot, strerror(-r)), r;
+        r = agent_disk_choose(&rule, img->allow_removable, rule.kind == AGENT_DISK_PATH ? resolved : NULL, l->inv,
+                              use, &i, why, why_cap);
+        if (r < 0)
+                return r;
+        if ((size_t)snprintf(target, cap, "%s/%s", l->o->dev_dir, l->inv->disks[i].name) >= cap)
+                return snprintf(why, why_cap, "the device path is too long"), -ENAMETOOLONG;
+        return 0;
+}
+
+static int start_job(struct agent_loop *l, struct install_job *job, char *why, size_t why_cap)
+{
+        const struct agent_image *img = &l->install_image;
+        unsigned every = l->o->progress_s ? l->o->progress_s : AGENT_INSTALL_PROGRESS_S;
+        int r;
+
+        agent_install_setup_apply(&job->setup, &job->o);
+        job->o.manifest = (const uint8_t *)job->manifest.data;
+        job->o.manifest_len = job->manifest.len;
+        job->o.sig = (const uint8_t *)job->sig.data;
+        job->o.sig_len = job->sig.len;
+        job->o.target = job->target;
+        job->o.config_from_manifest = true;
+        job->o.now = (int64_t)time(NULL);
+        job->o.progress = install_progress;
+        job->o.progress_userdata = job;
+        job->o.progress_interval_usec = INSTALL_REPORT_USEC;
+        job->o.state_file = l->o->state_file;
+        job->o.cancel = &job->cancel;
+        job->next_event_usec = now_monotonic_usec() + every * USEC_PER_SEC;
+        /* the thread inherits the blocked termination signals: they stay with this loop */
+        r = pthread_create(&job->thread, NULL, install_main, job);
+        if (r != 0)
+                return snprintf(why, why_cap, "cannot start the install: %s", strerror(r)), -r;
+        say("installing %s version %" PRIu64 " from %s/disk to %s", img->name, img->version, img->url, job->target);
+        l->progress = 0;
+        snprintf(l->status_line, sizeof(l->status_line), "installing to %s", job->target);
+        l->status = l->status_line;
+        return 0;
+}
+
+/* Once metald took install-started: the target, the keys, the signed manifest, then the worker thread. */
+static int begin_install(struct agent_loop *l, uint64_t *ret_delay)
+{
+        const struct agent_image *img = &l->install_image;
+        struct install_job *job = calloc(1, sizeof(*job));
+        char why[AGENT_MAX_REASON + 1] = "";
+        struct agent_result res;
+        int r;
+
+        *ret_delay = 0;
+        if (!job) {
+                l->install_pending = false;
+                install_failed(l, "out of memory");
+                return 0;
+        }
+        pthread_mutex_init(&job->lock, NULL);
+        r = install_target(l, img, job->target, sizeof(job->target), why, sizeof(why));
+        if (r == 0) {
+                r = agent_install_setup(&job->setup, l->o->keys_dir, img->url, img->hostname, why, sizeof(why));
+                if (r == -ENOKEY || r == -ENOENT)
+                        snprintf(why, sizeof(why), NO_KEYS " (%s)", l->o->keys_dir);
+        }
+        if (r == 0 && (r = agent_sha256_from_hex(img->sha256, job->o.manifest_sha256)) < 0)
+                snprintf(why, sizeof(why), "the announced manifest digest is not hex");
+        if (r == 0 && (r = agent_fetch_image_manifest(l->client, &job->manifest, &job->sig, &res)) < 0) {
+                job_free(job);
+                if (res.verdict == AGENT_UNAUTHORIZED) {
+                        l->install_pending = false;
+                        return on_unauthorized(l, AGENT_CALL_INSTRUCTION, &res, ret_delay);
+                }
+                if (res.verdict == AGENT_RETRY && ++l->install_fetch_failures < AGENT_INSTALL_FETCH_ATTEMPTS) {
+                        *ret_delay = agent_retry_delay_usec(res.verdict, l->install_fetch_failures,
+                                                            res.retry_after_usec, random_u32());
+                        log_warning("%s; fetching the manifest again in %.1f s", res.why,
+                                    (double)*ret_delay / USEC_PER_SEC);
+                        return 0;
+                }
+                l->install_pending = false;
+                snprintf(why, sizeof(why), "fetching the image manifest: %s", res.why);
+                install_failed(l, why);
+                return 0;
+        }
+        l->install_pending = false;
+        if (r == 0)
+                r = start_job(l, job, why, sizeof(why));
+        if (r < 0) {
+                job_free(job);
+                install_failed(l, why);
+                return 0;
+        }
+        l->job = job;
+        return 0;
+}
+
+/* "412 MiB of 1.2 GiB, 38 MiB/s, ETA 21 s"; returns the percent done. */
+static int progress_text(const struct agent_install_progress *p, char *ret, size_t cap)
+{
+        char done[32], total[32], rate[32], eta[32] = "";
+
+        agent_bytes_text(p->done_bytes, done, sizeof(done));
+        agent_bytes_text(p->total_bytes, total, sizeof(total));
+        agent_bytes_text(p->rate_bytes_per_s, rate, sizeof(rate));
+        if (p->eta_s != UINT64_MAX)
+                snprintf(eta, sizeof(eta), ", ETA %" PRIu64 " s", p->eta_s);
+        snprintf(ret, cap, "%s of %s, %s/s%s", done, total, rate, eta);
+        return p->total_bytes ? (int)(MIN(p->done_bytes, p->total_bytes) * 100 / p->total_bytes) : 100;
+}
+
+/* An install-progress event; a lost one is not sent again (the next comes soon). */
+static void send_progress(struct agent_loop *l)
+{
+        struct install_job *job = l->job;
+        unsigned every = l->o->progress_s ? l->o->progress_s : AGENT_INSTALL_PROGRESS_S;
+        struct agent_response reply = { 0 };
+        struct agent_install_progress p;
+        char detail[AGENT_MAX_STRING + 1];
+        struct agent_result res;
+        bool have;
+        int pct;
+
+        job->next_event_usec = now_monotonic_usec() + every * USEC_PER_SEC;
+        pthread_mutex_lock(&job->lock);
+        p = job->progress;
+        have = job->have_progress;
+        pthread_mutex_unlock(&job->lock);
+        if (!have)
+                return;
+        pct = progress_text(&p, detail, sizeof(detail));
+        l->progress = pct;
+        snprintf(l->status_line, sizeof(l->status_line), "installing to %s: %d%%", job->target, pct);
+        say("install: %d%%, %s", pct, detail);
+        if (agent_send_event(l->client, AGENT_EVENT_INSTALL_PROGRESS, detail, pct, &reply, &res) < 0)
+                log_warning("%s; dropping this progress report", res.why);
+        agent_response_wipe(&reply);
+}
+
+static void finish_install(struct agent_loop *l)
+{
+        struct install_job *job = l->job;
+        const struct agent_image *img = &l->install_image;
+        char line[AGENT_MAX_STRING + TARGET_MAX + 1], detail[AGENT_MAX_STRING + 1];
+
+        pthread_join(job->thread, NULL);
+        l->job = NULL;
+        if (job->r < 0) {
+                install_failed(l, job->res.why);
+        } else {
+                snprintf(line, sizeof(line), "installed %s version %" PRIu64 " to %s: %zu chunks written, %u retries",
+                         img->name, img->version, job->target, job->res.chunks_written, job->res.retries);
+                say("%s", line);
+                agent_text_clean(detail, sizeof(detail), line, strlen(line));
+                l->status = "installed";
+                l->progress = 100;
+                queue_event(l, AGENT_EVENT_INSTALL_SUCCEEDED, detail, AGENT_ACTION_WAIT);
+        }
+        job_free(job);
+}
+
+/* Stops a running install at its next chunk and waits for it; the target does not boot. */
+static void stop_install(struct agent_loop *l)
+{
+        if (!l->job)
+                return;
+        say("stopping the install at its next chunk");
+        atomic_store(&l->job->cancel, true);
+        pthread_join(l->job->thread, NULL);
+        job_free(l->job);
+        l->job = NULL;
+}
+
+/* Like sleep_or_stop while an install runs: wakes when it ends and sends its progress on time. */
+static bool install_sleep(struct agent_loop *l, uint64_t usec)
+{
+        uint64_t end = now_monotonic_usec() + usec;
+
+        for (;;) {
+                uint64_t now = now_monotonic_usec(), slice;
+
+                if (atomic_load(&l->job->done) || now >= end)
+                        return false;
+                if (now >= l->job->next_event_usec) {
+                        send_progress(l);
+                        continue;
+                }
+                slice = MIN(MIN(end - now, l->job->next_event_usec - now), INSTALL_POLL_USEC);
+                if (sleep_or_stop(&l->stop, slice))
+                        return true;
+        }
+}
+
 /* One call to metald: 0 to go on after *ret_delay, 1 when done, or -errno. */
 static int loop_step(struct agent_loop *l, uint64_t *ret_delay)
 {
@@ -379,6 +679,10 @@ static int loop_step(struct agent_loop *l, uint64_t *ret_delay)
 
         if (l->reboot_now)
                 return run_action(l, AGENT_ACTION_REBOOT);
+        if (l->job && atomic_load(&l->job->done))
+                finish_install(l);
+        if (l->registered && !l->event_pending && l->install_pending)
+                return begin_install(l, ret_delay);
         if (!l->registered) {
                 call = AGENT_CALL_REGISTER;
                 r = agent_register(l->client, l->o->nonce, l->o->boot_mac, l->inv, &reply, &res);
@@ -390,7 +694,7 @@ static int loop_step(struct agent_loop *l, uint64_t *ret_delay)
                 r = agent_fetch_instruction(l->client, &reply, &res);
         } else {
                 call = AGENT_CALL_HEARTBEAT;
-                r = agent_heartbeat(l->client, -1, l->status, &reply, &res);
+                r = agent_heartbeat(l->client, l->progress, l->status, &reply, &res);
         }
         if (res.trimmed && !l->warned_trim) {
                 log_warning("Left %zu NICs and disks out of the registration to fit %d bytes", res.trimmed,
@@ -410,7 +714,7 @@ static int loop(struct agent_loop *l)
 
                 if (r != 0)
                         return r < 0 ? r : 0;
-                if (sleep_or_stop(&l->stop, delay)) {
+                if (l->job ? install_sleep(l, delay) : sleep_or_stop(&l->stop, delay)) {
                         say("stopping on a termination signal");
                         return 0;
                 }
@@ -422,7 +726,7 @@ int agent_run(const struct agent_options *o)
         _cleanup_free_ struct agent_inventory *inv = calloc(1, sizeof(*inv));
         struct agent_loop l = {
                 .o = o, .inv = inv, .heartbeat_s = AGENT_DEFAULT_HEARTBEAT_S, .status = "registered",
-                .after_event = AGENT_ACTION_WAIT,
+                .after_event = AGENT_ACTION_WAIT, .progress = -1,
         };
         sigset_t old;
         int r;
@@ -443,6 +747,7 @@ int agent_run(const struct agent_options *o)
         sigprocmask(SIG_BLOCK, &l.stop, &old);
         say("registering with %s as %s", o->url, o->boot_mac);
         r = loop(&l);
+        stop_install(&l);
         sigprocmask(SIG_SETMASK, &old, NULL);
         agent_client_free(l.client);
         return r;

@@ -12,10 +12,16 @@
 
 #define CONTROL_DEFAULT_SOCKET "/run/metald/control.sock"
 #define CONTROL_TIMEOUT_S      30
+#define REIMAGE_WAIT_DEFAULT   "30m"
+#define REIMAGE_WAIT_POLL_S    1
 
 struct ctl {
         const char *socket;
         bool json, watch;
+        const char *image;              /* machine reimage --image */
+        bool wait;                      /* machine reimage --wait */
+        const char *timeout;            /* its --timeout, as given */
+        uint64_t timeout_us;
 };
 
 static size_t collect(char *p, size_t size, size_t n, void *u)
@@ -113,6 +119,7 @@ static void print_status(json_object *o)
                "IMAGE", "PROGRESS", "SINCE", "LAST EVENT");
         for (size_t i = 0; i < json_object_array_length(list); i++) {
                 json_object *m = json_object_array_get_idx(list, i);
+                bool netboot = strcmp(str(m, "boot"), "netboot") == 0;
                 char since[32], progress[8];
                 int64_t p = num(m, "progress");
 
@@ -120,7 +127,13 @@ static void print_status(json_object *o)
                 snprintf(progress, sizeof(progress), p >= 0 ? "%lld%%" : "-", (long long)p);
                 printf("%-22s %-17s %-15s %-10s %-14s %-14s %-8s %-9s %s\n", str(m, "name"), str(m, "mac"),
                        *str(m, "ip") ? str(m, "ip") : "-", str(m, "state"), *str(m, "profile") ? str(m, "profile") : "-",
-                       *str(m, "image") ? str(m, "image") : "-", progress, since, str(m, "last_event"));
+                       netboot ? "netboot" : *str(m, "image") ? str(m, "image") : "-", progress, since,
+                       str(m, "last_event"));
+                /* what it boots instead of a signed image; what an approved or imaging machine waits for */
+                if (netboot)
+                        printf("%-22s netboot %s (unsigned)\n", "", str(json_object_object_get(m, "netboot"), "profile"));
+                else if (strcmp(str(m, "state"), "approved") == 0 || strcmp(str(m, "state"), "imaging") == 0)
+                        printf("%-22s %s\n", "", str(m, "waiting_for"));
         }
 }
 
@@ -197,10 +210,22 @@ static void print_machine(json_object *m)
         printf("name:        %s\nmac:         %s\nip:          %s\n", str(m, "name"), str(m, "mac"),
                *str(m, "ip") ? str(m, "ip") : "-");
         printf("state:       %s since %s%s%s\n", str(m, "state"), t, *str(m, "reason") ? ": " : "", str(m, "reason"));
+        char image[128];
+
+        snprintf(image, sizeof(image), num(m, "image_version") > 0 ? "%s:%lld%s" : "%s%.0lld%s",
+                 *str(m, "image") ? str(m, "image") : "-", (long long)num(m, "image_version"),
+                 strcmp(str(m, "image_source"), "machine") == 0 ? " (its own, not its profile's)" : "");
         printf("profile:     %s\nimage:       %s\nlabels:      %s\nwaiting for: %s\nuuid:        %s\n",
-               *str(m, "profile") ? str(m, "profile") : "-", *str(m, "image") ? str(m, "image") : "-",
+               *str(m, "profile") ? str(m, "profile") : "-", image,
                *str(m, "labels") ? str(m, "labels") : "-", str(m, "waiting_for"),
                *str(m, "uuid") ? str(m, "uuid") : "-");
+        if (strcmp(str(m, "boot"), "netboot") == 0) {
+                json_object *nb = json_object_object_get(m, "netboot");
+
+                printf("boot:        netboot %s (unsigned): kernel %s, initrd %s, cmdline %s\n", str(nb, "profile"),
+                       str(nb, "kernel"), *str(nb, "initrd") ? str(nb, "initrd") : "-",
+                       *str(nb, "cmdline") ? str(nb, "cmdline") : "-");
+        }
         /* what its next enrollment boot hands the kernel; the nonce is masked */
         printf("cmdline:     %s\n", *str(m, "enroll_cmdline") ? str(m, "enroll_cmdline") : "-");
         if (*str(m, "enroll_cmdline_efi"))
@@ -248,9 +273,29 @@ static int machine_path(const char *who, const char *suffix, char *buf, size_t c
         return 0;
 }
 
+static int cmd_reimage(const struct ctl *c, const char *who);
+
+/* --image, --wait and --timeout belong to machine reimage, --timeout with --wait. */
+static int reimage_options(struct ctl *c, int argc, char **argv)
+{
+        bool reimage = argc > 0 && strcmp(argv[0], "reimage") == 0;
+
+        if (!reimage && (c->image || c->wait || c->timeout))
+                return fprintf(stderr, "metald: --image, --wait and --timeout are options of machine reimage\n"),
+                       EXIT_USAGE;
+        if (c->timeout && !c->wait)
+                return fprintf(stderr, "metald: --timeout needs --wait\n"), EXIT_USAGE;
+        if (!c->timeout)
+                c->timeout = REIMAGE_WAIT_DEFAULT;
+        if (parse_duration_usec(c->timeout, &c->timeout_us) < 0 || c->timeout_us == 0)
+                return fprintf(stderr, "metald: --timeout '%s' is not a duration (30m, 90s, 2h)\n", c->timeout),
+                       EXIT_USAGE;
+        return EXIT_OK;
+}
+
 static int cmd_machine(const struct ctl *c, int argc, char **argv)
 {
-        static const char *const verbs[] = { "approve", "reimage", "retire" };
+        static const char *const verbs[] = { "approve", "retire" };
         char path[256], body[STORE_MAX_TEXT + 32];
         const char *op = argc > 0 ? argv[0] : "list";
 
@@ -273,6 +318,8 @@ static int cmd_machine(const struct ctl *c, int argc, char **argv)
                 machine_path(argv[1], "/labels", path, sizeof(path));
                 return machine_call(c, "POST", path, body, false);
         }
+        if (strcmp(op, "reimage") == 0)
+                return cmd_reimage(c, argv[1]);
         for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
                 if (strcmp(op, verbs[i]) == 0) {
                         snprintf(body, sizeof(body), "/%s", verbs[i]);
@@ -283,6 +330,160 @@ static int cmd_machine(const struct ctl *c, int argc, char **argv)
         return EXIT_USAGE;
 }
 
+/* --- machine reimage --wait --- */
+
+static void fmt_secs(int64_t s, char *buf, size_t cap)
+{
+        if (s >= 3600)
+                snprintf(buf, cap, "%lldh%02lldm%02llds", (long long)(s / 3600), (long long)(s / 60 % 60),
+                         (long long)(s % 60));
+        else if (s >= 60)
+                snprintf(buf, cap, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+        else
+                snprintf(buf, cap, "%llds", (long long)MAX(s, (int64_t)0));
+}
+
+/* The index in tl of the reimage event at ts (the last one when several), or -1. */
+static int reimage_index(json_object *tl, int64_t ts)
+{
+        for (int i = tl ? (int)json_object_array_length(tl) - 1 : -1; i >= 0; i--) {
+                json_object *e = json_object_array_get_idx(tl, (size_t)i);
+
+                if (strcmp(str(e, "event"), "reimage") == 0 && (ts < 0 || num(e, "ts") == ts))
+                        return i;
+        }
+        return -1;
+}
+
+static void print_event(json_object *e, int64_t t0)
+{
+        char t[24];
+
+        fmt_secs(num(e, "ts") - t0, t, sizeof(t));
+        printf("  +%-8s %-18s %-11s %s\n", t, str(e, "event"), str(e, "to"), str(e, "detail"));
+}
+
+struct waiting {
+        int64_t t0;                     /* the daemon's time of the reimage event */
+        int printed;                    /* events after it already printed */
+        int64_t progress;
+};
+
+/* Prints what happened since the last look: new timeline events and install progress. */
+static void wait_report(const struct ctl *c, struct waiting *w, json_object *m)
+{
+        json_object *tl = json_object_object_get(m, "timeline");
+        int at = reimage_index(tl, w->t0), n = tl ? (int)json_object_array_length(tl) : 0;
+
+        for (int i = at < 0 ? n : at + 1 + w->printed; i < n; i++, w->printed++)
+                if (!c->json)
+                        print_event(json_object_array_get_idx(tl, (size_t)i), w->t0);
+        if (strcmp(str(m, "state"), "imaging") == 0 && num(m, "progress") >= 0 && num(m, "progress") != w->progress) {
+                w->progress = num(m, "progress");
+                if (!c->json)
+                        printf("  %s: imaging %lld%%\n", str(m, "name"), (long long)w->progress);
+        }
+        fflush(stdout);
+}
+
+/* 0 ready, 1 failed or gone, -1 still on its way. */
+static int wait_verdict(const struct ctl *c, const struct waiting *w, json_object *m)
+{
+        const char *state = str(m, "state");
+        json_object *tl = json_object_object_get(m, "timeline");
+        char d[24];
+        int at;
+
+        if (strcmp(state, "ready") != 0 && strcmp(state, "failed") != 0 && strcmp(state, "retired") != 0)
+                return -1;
+        if (c->json) {
+                printf("%s\n", json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+        } else if (strcmp(state, "ready") == 0) {
+                fmt_secs(num(m, "since") - w->t0, d, sizeof(d));
+                printf("%s is ready, %s after the reimage; its timeline since then:\n", str(m, "name"), d);
+                at = reimage_index(tl, w->t0);
+                for (int i = MAX(at, 0); tl && i < (int)json_object_array_length(tl); i++)
+                        print_event(json_object_array_get_idx(tl, (size_t)i), w->t0);
+        }
+        if (strcmp(state, "ready") == 0)
+                return EXIT_OK;
+        fprintf(stderr, "metald: %s is %s%s%s\n", str(m, "name"), state, *str(m, "reason") ? ": " : "",
+                str(m, "reason"));
+        return EXIT_FAILED;
+}
+
+/* Polls the machine until it is ready (0), failed (1) or the time is up (1). */
+static int reimage_wait(const struct ctl *c, const char *who, const char *path)
+{
+        uint64_t end = now_monotonic_usec() + c->timeout_us;
+        struct waiting w = { .t0 = -1, .progress = -1 };
+        char state[32] = "approved";
+
+        for (;;) {
+                struct buf out = BUF_INIT(API_MAX_RESPONSE);
+                long st = call(c, "GET", path, NULL, &out);
+                json_object *m = st == 200 ? json_tokener_parse(out.data ? out.data : "") : NULL;
+                int r = -1;
+
+                if (st == 404 || (st >= 0 && st != 200))
+                        r = failed(st, &out, c);
+                buf_free(&out);
+                if (m) {
+                        if (w.t0 < 0) {
+                                int at = reimage_index(json_object_object_get(m, "timeline"), -1);
+
+                                w.t0 = at < 0 ? num(m, "since")
+                                              : num(json_object_array_get_idx(json_object_object_get(m, "timeline"),
+                                                                              (size_t)at), "ts");
+                        }
+                        str_copy(state, sizeof(state), str(m, "state"));
+                        wait_report(c, &w, m);
+                        r = wait_verdict(c, &w, m);
+                        json_object_put(m);
+                }
+                if (r >= 0)
+                        return r;
+                if (now_monotonic_usec() >= end) {
+                        fprintf(stderr, "metald: %s timed out in %s after %s%s\n", who, state, c->timeout,
+                                st < 0 ? " (the daemon cannot be reached)" : "");
+                        return EXIT_FAILED;
+                }
+                sleep(REIMAGE_WAIT_POLL_S);
+        }
+}
+
+static int cmd_reimage(const struct ctl *c, const char *who)
+{
+        json_object *o = json_object_new_object();
+        char path[256], show[256], body[STORE_MAX_TEXT + 32];
+        struct buf out = BUF_INIT(API_MAX_RESPONSE);
+        json_object *res;
+        long st;
+
+        if (c->image)
+                json_object_object_add(o, "image", json_object_new_string(c->image));
+        snprintf(body, sizeof(body), "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        machine_path(who, "/reimage", path, sizeof(path));
+        if (!c->wait)
+                return machine_call(c, "POST", path, body, false);
+        st = call(c, "POST", path, body, &out);
+        if (st != 200) {
+                int r = failed(st, &out, c);
+
+                buf_free(&out);
+                return r;
+        }
+        if (!c->json && (res = json_tokener_parse(out.data ? out.data : ""))) {
+                printf("%s\n", str(res, "result"));
+                json_object_put(res);
+        }
+        buf_free(&out);
+        fflush(stdout);
+        machine_path(who, "", show, sizeof(show));
+        return reimage_wait(c, who, show);
+}
+
 /* `metald status ...` and `metald machine ...`: options, then the command's own arguments. */
 int cli_control(int argc, char **argv)
 {
@@ -290,6 +491,9 @@ int cli_control(int argc, char **argv)
                 { "socket", required_argument, NULL, 's' },
                 { "json", no_argument, NULL, 'j' },
                 { "watch", no_argument, NULL, 'w' },
+                { "image", required_argument, NULL, 'I' },
+                { "wait", no_argument, NULL, 'W' },
+                { "timeout", required_argument, NULL, 'T' },
                 {},
         };
         struct ctl c = { .socket = CONTROL_DEFAULT_SOCKET };
@@ -304,9 +508,17 @@ int cli_control(int argc, char **argv)
                         c.json = true;
                 else if (o == 'w')
                         c.watch = true;
+                else if (o == 'I')
+                        c.image = optarg;
+                else if (o == 'W')
+                        c.wait = true;
+                else if (o == 'T')
+                        c.timeout = optarg;
                 else
                         return fprintf(stderr, "metald: unknown option %s\n", argv[optind - 1]), EXIT_USAGE;
         }
+        if ((r = reimage_options(&c, argc - optind, argv + optind)) != EXIT_OK)
+                return r;
         curl_global_init(CURL_GLOBAL_DEFAULT);
         if (strcmp(argv[0], "status") == 0)
                 r = optind < argc ? (fprintf(stderr, "metald: status takes no arguments\n"), EXIT_USAGE) : cmd_status(&c);

@@ -68,6 +68,7 @@ static int build(const struct config *cfg, const struct enroll_args *a, struct i
         if (!spec)
                 return -ENOMEM;
         initramfs_spec_from_config(&cfg->boot.enroll.build, spec);
+        initramfs_spec_keys_from_config(&cfg->images, spec);
         if (!a->output) {
                 if ((size_t)snprintf(dir, sizeof(dir), "%s/enroll", cfg->state_dir) >= sizeof(dir)) {
                         snprintf(why, why_len, "state_dir is longer than %d bytes", CONFIG_MAX_PATH_BYTES - 9);

@@ -12,6 +12,7 @@
 #include "metald/version.h"
 
 #define DEFAULT_CMDLINE "/proc/cmdline"
+#define DEFAULT_KEYS_DIR "/etc/metald/trusted-keys"
 
 static const char usage_text[] =
         "usage: metald-agent <command> [options]\n"
@@ -32,18 +33,22 @@ static const char usage_text[] =
         "  --reboot-cmd CMD   how to reboot (default \"reboot -f\")\n"
         "  --poweroff-cmd CMD how to power off (default \"poweroff -f\")\n"
         "  --max-attempts N   give up after N failed calls in a row (default: never)\n"
+        "  --keys DIR         trusted image keys, DIR/*.pub (default " DEFAULT_KEYS_DIR ")\n"
+        "  --dev-dir DIR      where the disks' device nodes are (default /dev)\n"
+        "  --state-file FILE  resume an interrupted install from FILE (put it on tmpfs; default: none)\n"
+        "  --progress SECONDS period of install-progress events (default 5)\n"
         "  --log-level LEVEL  error, warning, notice, info or debug (default info)\n"
         "\n"
         "Exit codes: 0 ok, 1 operation failed, 2 usage or configuration error.\n";
 
 enum {
         OPT_URL = 0x100, OPT_MAC, OPT_NONCE, OPT_CMDLINE, OPT_SYSROOT, OPT_REBOOT_CMD, OPT_POWEROFF_CMD,
-        OPT_MAX_ATTEMPTS, OPT_LOG_LEVEL, OPT_HELP,
+        OPT_MAX_ATTEMPTS, OPT_LOG_LEVEL, OPT_HELP, OPT_KEYS, OPT_DEV_DIR, OPT_STATE_FILE, OPT_PROGRESS,
 };
 
 struct args {
-        const char *url, *mac, *nonce, *cmdline, *sysroot, *reboot_cmd, *poweroff_cmd;
-        unsigned max_attempts;
+        const char *url, *mac, *nonce, *cmdline, *sysroot, *reboot_cmd, *poweroff_cmd, *keys, *dev_dir, *state_file;
+        unsigned max_attempts, progress_s;
         bool help;
 };
 
@@ -87,6 +92,20 @@ static int parse_option(int c, struct args *a)
         case OPT_POWEROFF_CMD:
                 a->poweroff_cmd = optarg;
                 break;
+        case OPT_KEYS:
+                a->keys = optarg;
+                break;
+        case OPT_DEV_DIR:
+                a->dev_dir = optarg;
+                break;
+        case OPT_STATE_FILE:
+                a->state_file = optarg;
+                break;
+        case OPT_PROGRESS:
+                if (parse_u64(optarg, 1, 3600, &v) < 0)
+                        return usage_error("--progress is not 1-3600 seconds", optarg);
+                a->progress_s = (unsigned)v;
+                break;
         case OPT_MAX_ATTEMPTS:
                 if (parse_u64(optarg, 0, UINT32_MAX, &v) < 0)
                         return usage_error("--max-attempts is not a number", optarg);
@@ -118,6 +137,10 @@ static int parse_args(int argc, char **argv, bool run, struct args *ret)
                 { "reboot-cmd", required_argument, NULL, OPT_REBOOT_CMD },
                 { "poweroff-cmd", required_argument, NULL, OPT_POWEROFF_CMD },
                 { "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
+                { "keys", required_argument, NULL, OPT_KEYS },
+                { "dev-dir", required_argument, NULL, OPT_DEV_DIR },
+                { "state-file", required_argument, NULL, OPT_STATE_FILE },
+                { "progress", required_argument, NULL, OPT_PROGRESS },
                 { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
                 { "help", no_argument, NULL, OPT_HELP },
                 {},
@@ -127,7 +150,8 @@ static int parse_args(int argc, char **argv, bool run, struct args *ret)
                 { "help", no_argument, NULL, OPT_HELP },
                 {},
         };
-        struct args a = { .sysroot = "/", .reboot_cmd = "reboot -f", .poweroff_cmd = "poweroff -f" };
+        struct args a = { .sysroot = "/", .reboot_cmd = "reboot -f", .poweroff_cmd = "poweroff -f",
+                          .keys = DEFAULT_KEYS_DIR, .dev_dir = "/dev", .progress_s = AGENT_INSTALL_PROGRESS_S };
         int c, r;
 
         optind = 1;
@@ -243,6 +267,8 @@ static int cmd_run(int argc, char **argv)
                 o = (struct agent_options){
                         .url = url, .boot_mac = mac, .nonce = nonce, .sysroot = a.sysroot,
                         .reboot_cmd = a.reboot_cmd, .poweroff_cmd = a.poweroff_cmd, .max_attempts = a.max_attempts,
+                        .keys_dir = a.keys, .dev_dir = a.dev_dir, .state_file = a.state_file,
+                        .progress_s = a.progress_s,
                 };
                 r = agent_run(&o) < 0 ? EXIT_FAILED : EXIT_OK;
         }

@@ -842,6 +842,45 @@ static int parse_image_pin(struct cfg *c, struct ynode *n, const char *path, str
         return 0;
 }
 
+/* netboot: a kernel (and initrd) below http.root booted as they are; the values end up in iPXE scripts. */
+static int parse_netboot(struct cfg *c, struct ynode *prof, const char *path, struct profile *p)
+{
+        static const char *const keys[] = { "kernel", "initrd" };
+        struct profile_netboot *nb = &p->netboot;
+        char *const dst[] = { nb->kernel, nb->initrd };
+        struct ynode *n = ynode_get(prof, "netboot");
+        char full[128], sub[160], v[96];
+        const char *why;
+
+        join(full, sizeof(full), path, "netboot");
+        if (!n)
+                return 0;
+        if (want(c, n, full, YNODE_MAP) < 0)
+                return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                struct ynode *k = ynode_get(n, keys[i]);
+
+                join(sub, sizeof(sub), full, keys[i]);
+                if (get_str(c, n, keys[i], full, dst[i], BOOT_MAX_ARTIFACT_PATH + 1) < 0)
+                        return -EINVAL;
+                if (k && syntax_artifact_path(dst[i]) < 0)
+                        return bad(c, k, sub, "'%s' is not a relative path of letters, digits and . _ - + ~ /",
+                                   shown(k, v, sizeof(v)));
+        }
+        join(sub, sizeof(sub), full, "kernel");
+        if (!*nb->kernel)
+                return bad(c, n, sub, "is required (a kernel below http.root)");
+        join(sub, sizeof(sub), full, "cmdline");
+        if (get_str(c, n, "cmdline", full, nb->cmdline, sizeof(nb->cmdline)) < 0)
+                return -EINVAL;
+        if (syntax_cmdline(nb->cmdline, &why) < 0)
+                return bad(c, ynode_get(n, "cmdline"), sub, "%s", why);
+        if (*p->image)
+                return bad(c, n, full, "image and netboot exclude each other: a profile installs an image or "
+                           "boots a netboot");
+        return no_unknown(c, n, full);
+}
+
 /* Printable, no quotes or backslashes; '{' only in the placeholders {mac} and {name} when templated. */
 static bool power_value_ok(const char *s, bool templated)
 {
@@ -946,7 +985,7 @@ static int parse_profile(struct cfg *c, struct ynode *n, const char *path, struc
                 return bad(c, n, full, "is required");
         if (get_str(c, n, "name", path, p->name, sizeof(p->name)) < 0 || parse_match(c, n, path, &p->match) < 0 ||
             get_str(c, n, "image", path, p->image, sizeof(p->image)) < 0 || parse_image_pin(c, n, path, p) < 0 ||
-            parse_install(c, n, path, p) < 0 ||
+            parse_install(c, n, path, p) < 0 || parse_netboot(c, n, path, p) < 0 ||
             get_str(c, n, "hostname", path, p->hostname, sizeof(p->hostname)) < 0 ||
             get_str(c, n, "cluster", path, p->cluster, sizeof(p->cluster)) < 0 ||
             get_str(c, n, "approval", path, approval, sizeof(approval)) < 0 ||
@@ -1070,6 +1109,25 @@ static int parse_images(struct cfg *c, struct ynode *root, struct images_config 
         return no_unknown(c, n, "images");
 }
 
+/* images.require_signed: no profile may boot files that no signature covers. */
+static int check_require_signed(struct cfg *c, struct ynode *root, const struct config *cfg)
+{
+        struct ynode *list = ynode_get(root, "profiles");
+        struct ynode *p = list && list->kind == YNODE_SEQ ? list->child : NULL;
+        char who[PROFILE_MAX_WORD + 16];
+
+        if (!cfg->images.require_signed)
+                return 0;
+        for (size_t i = 0; i < cfg->n_profiles && p; i++, p = p->next) {
+                if (!*cfg->profiles[i].netboot.kernel)
+                        continue;
+                snprintf(who, sizeof(who), "profile %s", cfg->profiles[i].name);
+                return bad(c, ynode_get(p, "netboot"), who,
+                           "netboot boots unsigned files, which images.require_signed refuses");
+        }
+        return 0;
+}
+
 static void set_defaults(struct config *cfg)
 {
         static const struct boot_file defaults[] = {
@@ -1138,7 +1196,8 @@ static int parse_root(struct cfg *c, struct ynode *root, struct config *cfg)
         if (parse_dhcp(c, root, &cfg->dhcp) < 0 || parse_tftp(c, root, &cfg->tftp) < 0 ||
             parse_http(c, root, &cfg->http) < 0 || parse_boot(c, root, &cfg->boot) < 0 ||
             parse_lifecycle(c, root, &cfg->lifecycle) < 0 || parse_profiles(c, root, cfg) < 0 ||
-            parse_control(c, root, &cfg->control) < 0 || parse_images(c, root, &cfg->images) < 0)
+            parse_control(c, root, &cfg->control) < 0 || parse_images(c, root, &cfg->images) < 0 ||
+            check_require_signed(c, root, cfg) < 0)
                 return -EINVAL;
         if (!*cfg->http.root)
                 memcpy(cfg->http.root, cfg->tftp.root, sizeof(cfg->http.root));

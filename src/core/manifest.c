@@ -831,6 +831,40 @@ static int check_disk_chunks(struct manifest_artifact *a, const char *where, uin
         return 0;
 }
 
+static const char *const config_fields[] = { "offset", "length", NULL };
+
+/* disk.config: the configuration partition's range, past the boot area, inside raw_size, and no extent in it. */
+static int parse_config(json_object *o, const char *where, struct manifest_artifact *a, char *why, size_t cap)
+{
+        json_object *c;
+        char at_path[48];
+        uint64_t end;
+        int r;
+
+        r = get(o, where, "config", json_type_object, false, &c, why, cap);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        snprintf(at_path, sizeof(at_path), "%s.config", where);
+        if ((r = only_fields(c, at_path, config_fields, why, cap)) < 0 ||
+            (r = get_uint(c, at_path, "offset", IMAGE_CONFIG_MIN_OFFSET, IMAGE_MAX_ARTIFACT_BYTES, &a->config_offset,
+                          why, cap)) < 0 ||
+            (r = get_uint(c, at_path, "length", IMAGE_CONFIG_MIN_BYTES, IMAGE_MAX_ARTIFACT_BYTES, &a->config_length,
+                          why, cap)) < 0)
+                return r;
+        if (a->config_offset % IMAGE_EXTENT_ALIGN || a->config_length % IMAGE_EXTENT_ALIGN)
+                return fail(why, cap, "%s: [%llu, %llu] is not aligned to %d bytes", at_path,
+                            (unsigned long long)a->config_offset, (unsigned long long)a->config_length,
+                            IMAGE_EXTENT_ALIGN);
+        end = a->config_offset + a->config_length;      /* both at most 4 TiB: no overflow */
+        if (end > a->raw_size)
+                return fail(why, cap, "%s: ends past raw_size (%llu)", at_path, (unsigned long long)a->raw_size);
+        for (size_t i = 0; i < a->n_extents; i++)
+                if (a->extents[i].offset < end && a->config_offset < a->extents[i].offset + a->extents[i].length)
+                        return fail(why, cap, "%s: overlaps extents[%zu]; the image ships it as zeros", at_path, i);
+        a->has_config = true;
+        return 0;
+}
+
 static int parse_disk(json_object *o, const char *where, uint64_t chunk_size, struct manifest_artifact *a,
                       char *why, size_t cap)
 {
@@ -854,6 +888,9 @@ static int parse_disk(json_object *o, const char *where, uint64_t chunk_size, st
                 return fail(why, cap, "%s.raw_size: %llu is not a multiple of %d", where,
                             (unsigned long long)a->raw_size, IMAGE_EXTENT_ALIGN);
         r = parse_extents(o, where, a, why, cap);
+        if (r < 0)
+                return r;
+        r = parse_config(o, where, a, why, cap);
         if (r < 0)
                 return r;
         r = parse_chunks(o, where, true, a, why, cap);
@@ -881,7 +918,8 @@ static int parse_rootfs_fs(json_object *o, const char *where, struct manifest_ar
 }
 
 static const char *const file_fields[] = { "size", "sha256", "chunks", NULL };
-static const char *const disk_fields[] = { "size", "sha256", "chunks", "compression", "raw_size", "extents", NULL };
+static const char *const disk_fields[] = { "size", "sha256", "chunks", "compression", "raw_size", "extents", "config",
+                                           NULL };
 static const char *const rootfs_fields[] = { "size", "sha256", "chunks", "fs", NULL };
 
 static int parse_artifact(json_object *v, enum manifest_artifact_kind k, uint64_t chunk_size,

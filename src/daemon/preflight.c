@@ -9,6 +9,7 @@
 #include "metald/buf.h"
 #include "metald/cursor.h"
 #include "metald/fs.h"
+#include "metald/image.h"
 #include "metald/initramfs.h"
 #include "metald/log.h"
 #include "metald/preflight.h"
@@ -125,6 +126,20 @@ static void need_enroll(const struct config *cfg, const char *role, const char *
         str_copy(nd->name, sizeof(nd->name), name);
 }
 
+/* A profile's netboot kernel and initrd: checked as the enrollment kernel and initrd are. */
+static void need_netboot(const struct config *cfg, const struct profile *p, struct preflight_need *needs,
+                         size_t *n, size_t cap)
+{
+        for (int i = 0; i < 2; i++) {
+                const char *name = i ? p->netboot.initrd : p->netboot.kernel;
+
+                if (!*name || *n >= cap)
+                        continue;
+                need_enroll(cfg, i ? "initrd" : "kernel", name, i ? PREFLIGHT_FILE : PREFLIGHT_KERNEL, needs, n, cap);
+                needs[*n - 1].profile = p->name;
+        }
+}
+
 size_t preflight_needs(const struct config *cfg, struct preflight_need *ret, size_t cap)
 {
         const struct boot_enroll *e = &cfg->boot.enroll;
@@ -133,12 +148,17 @@ size_t preflight_needs(const struct config *cfg, struct preflight_need *ret, siz
         if (cfg->dhcp.enabled)
                 for (size_t i = 0; i < cfg->boot.n_files; i++)
                         need_boot_file(cfg, &cfg->boot.files[i], ret, &n, cap);
-        if (!cfg->http.enabled || !*e->kernel)
-                return n;       /* no enrollment boot is offered: its files are not read */
-        need_enroll(cfg, "kernel", e->kernel, PREFLIGHT_KERNEL, ret, &n, cap);
-        if (!e->build.enabled && *e->initrd)
-                need_enroll(cfg, "initrd", e->initrd, PREFLIGHT_FILE, ret, &n, cap);
-        need_enroll(cfg, "template", e->tmpl, PREFLIGHT_TEMPLATE, ret, &n, cap);
+        if (!cfg->http.enabled)
+                return n;
+        /* without an enrollment kernel no enrollment boot is offered: its files are not read */
+        if (*e->kernel) {
+                need_enroll(cfg, "kernel", e->kernel, PREFLIGHT_KERNEL, ret, &n, cap);
+                if (!e->build.enabled && *e->initrd)
+                        need_enroll(cfg, "initrd", e->initrd, PREFLIGHT_FILE, ret, &n, cap);
+                need_enroll(cfg, "template", e->tmpl, PREFLIGHT_TEMPLATE, ret, &n, cap);
+        }
+        for (size_t i = 0; i < cfg->n_profiles; i++)
+                need_netboot(cfg, &cfg->profiles[i], ret, &n, cap);
         return n;
 }
 
@@ -401,6 +421,10 @@ static void consequence(const struct preflight_need *nd, char *out, size_t cap)
         struct buf b = BUF_INIT(LOG_MAX_LINE);
         size_t i = 0, j;
 
+        if (nd->profile) {
+                snprintf(out, cap, "the machines of profile %s cannot boot its netboot", nd->profile);
+                return;
+        }
         if (nd->role) {
                 snprintf(out, cap, "no machine can enroll");
                 return;
@@ -542,6 +566,7 @@ static int check_initramfs(const struct config *cfg, struct preflight_report *re
         if (!spec)
                 return -ENOMEM;
         initramfs_spec_from_config(&cfg->boot.enroll.build, spec);
+        initramfs_spec_keys_from_config(&cfg->images, spec);
         r = initramfs_plan(spec, &plan, why, sizeof(why));
         initramfs_plan_free(&plan);
         if (r == -ENOMEM)
@@ -549,6 +574,28 @@ static int check_initramfs(const struct config *cfg, struct preflight_report *re
         if (r < 0)
                 report_add(rep, PREFLIGHT_ERROR, "boot.enroll.build", "%s; no machine can enroll", why);
         return 0;
+}
+
+/* A profile whose image is not in the catalog: a warning, since it may be imported later. */
+static void check_profile_images(const struct config *cfg, struct preflight_report *rep)
+{
+        for (size_t i = 0; i < cfg->n_profiles; i++) {
+                const struct profile *p = &cfg->profiles[i];
+                struct image_info info;
+                char key[PROFILE_MAX_WORD + 32], ref[IMAGE_MAX_NAME + 24], why[256];
+
+                if (!*p->image || strcmp(p->install_mode, "install") != 0)
+                        continue;
+                if (image_show(cfg->state_dir, p->image, p->image_version, &info, NULL, why, sizeof(why)) == 0)
+                        continue;
+                snprintf(key, sizeof(key), "profiles.%s.image", p->name);
+                if (p->image_version)
+                        snprintf(ref, sizeof(ref), "%s:%llu", p->image, (unsigned long long)p->image_version);
+                else
+                        snprintf(ref, sizeof(ref), "%s", p->image);
+                report_add(rep, PREFLIGHT_WARNING, key, "profile %s names image %s, which is not imported "
+                           "(metald image import); its machines wait in approved until it is", p->name, ref);
+        }
 }
 
 int preflight_run(const struct config *cfg, unsigned flags, struct preflight_report *ret)
@@ -573,6 +620,8 @@ int preflight_run(const struct config *cfg, unsigned flags, struct preflight_rep
         }
         if (r == 0 && (flags & PREFLIGHT_INITRAMFS) && cfg->boot.enroll.build.enabled)
                 r = check_initramfs(cfg, &rep);
+        if (r == 0)
+                check_profile_images(cfg, &rep);
         for (int i = 0; i < 2; i++)
                 closep(&roots[i].fd);
         if (r < 0) {

@@ -13,6 +13,7 @@
 #include "metald/fs.h"
 #include "metald/initramfs.h"
 #include "metald/log.h"
+#include "metald/manifest.h"
 #include "metald/util.h"
 
 /* Bumped whenever the same inputs would give different bytes: it is part of the digest. */
@@ -77,6 +78,16 @@ void initramfs_spec_from_config(const struct boot_enroll_build *b, struct initra
                 str_copy(ret->agent, sizeof(ret->agent), b->agent);
         else
                 agent_default(ret->agent, sizeof(ret->agent));
+}
+
+void initramfs_spec_keys_from_config(const struct images_config *c, struct initramfs_spec *spec)
+{
+        spec->n_trusted_keys = MIN(c->n_trusted_keys, (size_t)IMAGE_MAX_KEYS);
+        for (size_t i = 0; i < spec->n_trusted_keys; i++)
+                spec->trusted_keys[i] = c->trusted_keys[i];
+        spec->n_revoked_keys = MIN(c->n_revoked_keys, (size_t)IMAGE_MAX_KEYS);
+        for (size_t i = 0; i < spec->n_revoked_keys; i++)
+                spec->revoked_keys[i] = c->revoked_keys[i];
 }
 
 /* Planning: every entry of the image, with the hash of what it will hold */
@@ -282,6 +293,56 @@ static int plan_agent(struct initramfs_plan *p, const char *agent, char *why, si
         return r;
 }
 
+/* One PEM public key file: its key, and its bytes when it is text (the caller frees them). */
+static int read_key(const char *path, struct manifest_key *ret, char **ret_text, char *why, size_t why_len)
+{
+        _cleanup_free_ uint8_t *data = NULL;
+        size_t len = 0;
+        int r = fs_read_file(path, IMAGE_MAX_KEY_FILE_BYTES, NULL, &data, &len);
+
+        if (r == 0 && (memchr(data, '\0', len) || (r = manifest_key_from_pem(data, len, ret)) < 0))
+                r = -EINVAL;
+        if (r < 0) {
+                why_set(why, why_len, "cannot use image key %s: %s", path,
+                        r == -EINVAL ? "not an Ed25519 public key in PEM" : strerror(-r));
+                return r;
+        }
+        if (!(*ret_text = strndup((const char *)data, len)))
+                return -ENOMEM;
+        return 0;
+}
+
+/* Every trusted key that is not revoked, as INITRAMFS_KEYS_DIR/<key id>.pub, the file's bytes as they are. */
+static int plan_keys(struct initramfs_plan *p, const struct initramfs_spec *spec, char *why, size_t why_len)
+{
+        struct manifest_key revoked[IMAGE_MAX_KEYS];
+        int r;
+
+        for (size_t i = 0; i < spec->n_revoked_keys; i++) {
+                _cleanup_free_ char *text = NULL;
+
+                if ((r = read_key(spec->revoked_keys[i], &revoked[i], &text, why, why_len)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < spec->n_trusted_keys; i++) {
+                _cleanup_free_ char *text = NULL;
+                struct manifest_key k;
+                char path[sizeof(INITRAMFS_KEYS_DIR) + MANIFEST_KEY_ID_HEX + 8];
+                bool out = false;
+
+                if ((r = read_key(spec->trusted_keys[i], &k, &text, why, why_len)) < 0)
+                        return r;
+                for (size_t j = 0; j < spec->n_revoked_keys; j++)
+                        out |= memcmp(k.pub, revoked[j].pub, MANIFEST_KEY_BYTES) == 0;
+                snprintf(path, sizeof(path), "%s/%s.pub", INITRAMFS_KEYS_DIR, k.id);
+                if (out || plan_has(p, path))
+                        continue;       /* revoked, or the same key listed twice */
+                if ((r = plan_generated(p, path, 0644, text)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static bool version_ok(const char *s)
 {
         size_t n = strlen(s);
@@ -467,6 +528,8 @@ int initramfs_plan(const struct initramfs_spec *spec, struct initramfs_plan *ret
                 r = plan_agent(&p, spec->agent, why, why_len);
         if (r == 0)
                 r = plan_modules(&p, spec, why, why_len);
+        if (r == 0)
+                r = plan_keys(&p, spec, why, why_len);
         if ((r == -ENOMEM || r == -E2BIG) && !*why)
                 plan_add_error(&p, why, why_len);
         if (r == 0)
@@ -871,6 +934,7 @@ int initramfs_ensure(const struct config *cfg, const char *state_dir, char *ret_
         if ((size_t)snprintf(dir, sizeof(dir), "%s/enroll", state_dir) >= sizeof(dir))
                 return log_error_errno(-ENAMETOOLONG, "state_dir %s is too long", state_dir);
         initramfs_spec_from_config(&cfg->boot.enroll.build, spec);
+        initramfs_spec_keys_from_config(&cfg->images, spec);
         r = initramfs_ensure_dir(spec, dir, res, why, sizeof(why));
         if (r < 0)
                 return log_error_errno(r, "enrollment initramfs: %s", why);

@@ -67,7 +67,8 @@ static enum MHD_Result send_json(struct http_request *req, struct api_response *
                 free(data);
                 return MHD_NO;
         }
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp->content_type ? resp->content_type : "application/json");
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         if (resp->retry_after_s) {
                 snprintf(retry, sizeof(retry), "%u", resp->retry_after_s);

@@ -59,7 +59,7 @@ static const char *enroll_unavailable(const struct http_service *s, char **ret_t
 
 static void note_outcome(struct http_request *req, const struct boot_outcome *o, const char *machine)
 {
-        static const char *const kinds[] = { "chain", "enroll", "retry", "local" };
+        static const char *const kinds[] = { "chain", "enroll", "retry", "local", "netboot" };
 
         if (o->has_identity)
                 format_mac(req->mac, o->identity.mac);
@@ -72,7 +72,7 @@ struct decider {
         char machine[64];
 };
 
-/* The lifecycle decides: a known or new machine enrolls with a fresh nonce, boots its disk, or waits. */
+/* The lifecycle decides: a known or new machine enrolls with a fresh nonce, boots its disk or netboot, or waits. */
 static void decide(const struct boot_identity *id, void *userdata, struct boot_decision *ret)
 {
         struct decider *dc = userdata;
@@ -97,6 +97,12 @@ static void decide(const struct boot_identity *id, void *userdata, struct boot_d
                 break;
         case BOOT_KIND_LOCAL:
                 ret->kind = BOOT_SCRIPT_LOCAL;
+                break;
+        case BOOT_KIND_NETBOOT:
+                ret->kind = BOOT_SCRIPT_NETBOOT;
+                ret->netboot = (struct boot_netboot){ .profile = rb.netboot->name, .kernel = rb.netboot->netboot.kernel,
+                                                      .initrd = rb.netboot->netboot.initrd,
+                                                      .cmdline = rb.netboot->netboot.cmdline };
                 break;
         case BOOT_KIND_RETIRED:
                 ret->kind = BOOT_SCRIPT_RETRY;

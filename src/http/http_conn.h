@@ -48,6 +48,7 @@ struct http_service {
         struct http_acceptor acceptor;
         int root_fd;                    /* http.root, O_PATH */
         int enroll_fd;                  /* the directory of the built enrollment initramfs, or -1 */
+        int state_fd;                   /* state_dir, O_PATH: the image catalog below it; -1: not served */
         char enroll_initrd[BOOT_MAX_ARTIFACT_PATH + 1]; /* its path below the base URL, or "" */
         int listen_fd;                  /* read by the acceptor thread only */
         unsigned threads;

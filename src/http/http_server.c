@@ -403,6 +403,7 @@ void http_service_stop(struct http_service *s)
         http_digests_free(s->digests);
         closep(&s->root_fd);
         closep(&s->enroll_fd);
+        closep(&s->state_fd);
         free(s);
 }
 
@@ -443,6 +444,9 @@ static int service_init(const struct runtime *rt, struct http_service *s)
                 return log_error_errno(-errno, "http: cannot open root directory %s: %m", c->root);
         if (*rt->enroll_initrd && (r = open_enroll_dir(s, rt->enroll_initrd)) < 0)
                 return r;
+        /* the image catalog (IMAGE_HTTP_PREFIX) is opened beneath it per request */
+        if (*rt->cfg->state_dir && (s->state_fd = open(rt->cfg->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                log_warning("http: cannot open state_dir %s: %m; images are not served", rt->cfg->state_dir);
         r = set_urls(s, rt->server_ip);
         if (r < 0)
                 return log_error_errno(r, "http: cannot derive the boot script URL from boot.http_url '%.64s' "
@@ -467,7 +471,7 @@ int http_service_start(const struct runtime *rt, struct http_service **ret)
         if (!s)
                 return log_error_errno(-ENOMEM, "http: cannot allocate the service");
         s->cfg = rt->cfg;
-        s->root_fd = s->listen_fd = s->enroll_fd = -1;
+        s->root_fd = s->listen_fd = s->enroll_fd = s->state_fd = -1;
         s->acceptor.epoll_fd = s->acceptor.stop_fd = -1;
         s->threads = c->threads ? c->threads : default_threads();
         r = service_init(rt, s);

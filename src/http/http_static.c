@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "metald/fs.h"
+#include "metald/image.h"
 #include "metald/log.h"
 #include "metald/util.h"
 
@@ -37,6 +38,8 @@ const char *http_content_type(const char *path)
         }
         return "application/octet-stream";
 }
+
+static int open_served_at(const struct http_service *s, const char *path, int *ret_fd);
 
 static unsigned open_status(int r)
 {
@@ -250,7 +253,55 @@ static enum MHD_Result respond_empty(struct http_request *req, unsigned status, 
         return http_queue(req, status, resp, 0);
 }
 
+/*
+ * PREFIX NAME/VERSION/FILE of the catalog as "images/NAME/VERSION/FILE"
+ * below state_dir: a valid name, a version as the catalog writes it, and one
+ * of the artifacts. The manifest goes to a machine over its session, not here.
+ */
+static int catalog_path(const char *path, char *ret, size_t cap)
+{
+        static const char *const files[] = { "kernel", "initrd", "disk", "rootfs" };
+        char name[IMAGE_MAX_NAME + 2], vtext[24];
+        const char *p = path + strlen(IMAGE_HTTP_PREFIX), *slash = strchr(p, '/'), *file;
+        uint64_t version;
+        bool known = false;
+
+        if (!slash || (size_t)(slash - p) >= sizeof(name))
+                return -ENOENT;
+        memcpy(name, p, (size_t)(slash - p));
+        name[slash - p] = '\0';
+        p = slash + 1;
+        if (!image_name_valid(name) || !(slash = strchr(p, '/')) || (size_t)(slash - p) >= sizeof(vtext))
+                return -ENOENT;
+        memcpy(vtext, p, (size_t)(slash - p));
+        vtext[slash - p] = '\0';
+        if (vtext[0] == '0' || parse_u64(vtext, 1, IMAGE_MAX_VERSION, &version) < 0)
+                return -ENOENT;
+        file = slash + 1;
+        for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+                known |= strcmp(file, files[i]) == 0;
+        if (!known)
+                return -ENOENT;
+        return (size_t)snprintf(ret, cap, "images/%s/%llu/%s", name, (unsigned long long)version, file) < cap
+                       ? 0 : -ENAMETOOLONG;
+}
+
 static int open_artifact_at(const struct http_service *s, const char *path, int *ret_fd)
+{
+        char rel[CONFIG_MAX_PATH_BYTES];
+        int r;
+
+        if (str_has_prefix(path, IMAGE_HTTP_PREFIX)) {
+                if (s->state_fd < 0)
+                        return -ENOENT;
+                if ((r = catalog_path(path, rel, sizeof(rel))) < 0)
+                        return r;
+                return fs_open_beneath(s->state_fd, rel, O_RDONLY | O_NONBLOCK, ret_fd);
+        }
+        return open_served_at(s, path, ret_fd);
+}
+
+static int open_served_at(const struct http_service *s, const char *path, int *ret_fd)
 {
         bool built = s->enroll_fd >= 0 && str_has_prefix(path, HTTP_ENROLL_PREFIX);
         const char *rel = built ? path + strlen(HTTP_ENROLL_PREFIX) : path + 1;

@@ -136,6 +136,177 @@ int image_disk_extents(int fd, uint64_t size, struct manifest_extent **ret, size
         return 0;
 }
 
+/* n (<= 8) little-endian bytes at off, when they lie inside len. */
+static bool le_at(const uint8_t *p, size_t len, uint64_t off, unsigned n, uint64_t *ret)
+{
+        uint64_t v = 0;
+
+        if (off > len || n > len - off)
+                return false;
+        for (unsigned i = 0; i < n; i++)
+                v |= (uint64_t)p[off + i] << (8 * i);
+        *ret = v;
+        return true;
+}
+
+/* One candidate: a second one, a misplaced or out-of-bounds range is refused. */
+static int config_candidate(uint64_t first_lba, uint64_t sectors, uint64_t raw_size, struct manifest_extent *found,
+                            char *why, size_t why_len)
+{
+        uint64_t off = first_lba * IMAGE_SECTOR_BYTES, len = sectors * IMAGE_SECTOR_BYTES;
+
+        if (found->length)
+                return image_why(-EINVAL, why, why_len, "disk: more than one METALD-CFG partition");
+        if (first_lba > IMAGE_MAX_ARTIFACT_BYTES / IMAGE_SECTOR_BYTES ||
+            sectors > IMAGE_MAX_ARTIFACT_BYTES / IMAGE_SECTOR_BYTES || off + len > raw_size)
+                return image_why(-EINVAL, why, why_len, "disk: the METALD-CFG partition ends past the disk's %llu bytes",
+                                 (unsigned long long)raw_size);
+        if (off < IMAGE_CONFIG_MIN_OFFSET || off % IMAGE_EXTENT_ALIGN || len < IMAGE_CONFIG_MIN_BYTES ||
+            len % IMAGE_EXTENT_ALIGN)
+                return image_why(-EINVAL, why, why_len, "disk: the METALD-CFG partition [%llu, +%llu) must start on a "
+                                 "multiple of %d past the first MiB and be at least 1 MiB, a multiple of %d",
+                                 (unsigned long long)off, (unsigned long long)len, IMAGE_EXTENT_ALIGN,
+                                 IMAGE_EXTENT_ALIGN);
+        *found = (struct manifest_extent){ off, len };
+        return 0;
+}
+
+static bool gpt_name_is_cfg(const uint8_t *name)
+{
+        static const char want[] = IMAGE_CONFIG_PART_NAME;
+
+        for (size_t i = 0; i < IMAGE_GPT_NAME_UNITS; i++) {
+                uint16_t u = (uint16_t)(name[2 * i] | name[2 * i + 1] << 8);
+
+                if (u != (i < sizeof(want) - 1 ? (uint8_t)want[i] : 0))
+                        return false;
+                if (u == 0)
+                        return true;
+        }
+        return false;
+}
+
+static int find_gpt_config(const uint8_t *head, size_t len, uint64_t raw_size, struct manifest_extent *found,
+                           char *why, size_t why_len)
+{
+        const uint64_t hdr = IMAGE_SECTOR_BYTES;
+        uint64_t sig, hsize, lba, n, esize, first, last;
+
+        if (!le_at(head, len, hdr, 8, &sig) || memcmp(head + hdr, "EFI PART", 8) != 0 ||
+            !le_at(head, len, hdr + 12, 4, &hsize) || hsize < 92 || hsize > IMAGE_SECTOR_BYTES ||
+            !le_at(head, len, hdr + 72, 8, &lba) || !le_at(head, len, hdr + 80, 4, &n) ||
+            !le_at(head, len, hdr + 84, 4, &esize))
+                return image_why(-EINVAL, why, why_len, "disk: a protective MBR without a GPT header at LBA 1");
+        if (n > IMAGE_MAX_GPT_ENTRIES || esize < 128 || esize > IMAGE_SECTOR_BYTES || esize % 8 ||
+            lba < 2 || lba > len / IMAGE_SECTOR_BYTES || n * esize > len - lba * IMAGE_SECTOR_BYTES)
+                return image_why(-EINVAL, why, why_len, "disk: the GPT partition entries (%llu of %llu bytes at LBA "
+                                 "%llu) are not inside the first MiB", (unsigned long long)n,
+                                 (unsigned long long)esize, (unsigned long long)lba);
+        for (uint64_t i = 0; i < n; i++) {
+                const uint8_t *e = head + lba * IMAGE_SECTOR_BYTES + i * esize;
+                int r;
+
+                if (all_zero(e, 16) || !gpt_name_is_cfg(e + 56))
+                        continue;       /* unused, or another partition */
+                if (!le_at(e, esize, 32, 8, &first) || !le_at(e, esize, 40, 8, &last) || last < first)
+                        return image_why(-EINVAL, why, why_len, "disk: GPT entry %llu has its last LBA before its first",
+                                         (unsigned long long)i);
+                if ((r = config_candidate(first, last - first + 1, raw_size, found, why, why_len)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int image_find_config(const uint8_t *head, size_t len, uint64_t raw_size, struct manifest_extent *ret, char *why,
+                      size_t why_len)
+{
+        struct manifest_extent found = { 0 };
+        bool gpt = false;
+        int r;
+
+        if (len < IMAGE_SECTOR_BYTES || head[510] != 0x55 || head[511] != 0xaa)
+                return -ENOENT;         /* no partition table */
+        for (unsigned i = 0; i < 4; i++) {
+                const uint8_t *pe = head + 446 + 16 * i;
+                uint64_t start, sectors;
+
+                gpt |= pe[4] == 0xee;
+                if (pe[4] != IMAGE_CONFIG_MBR_TYPE)
+                        continue;
+                (void)le_at(pe, 16, 8, 4, &start);
+                (void)le_at(pe, 16, 12, 4, &sectors);
+                if ((r = config_candidate(start, sectors, raw_size, &found, why, why_len)) < 0)
+                        return r;
+        }
+        if (gpt && (r = find_gpt_config(head, len, raw_size, &found, why, why_len)) < 0)
+                return r;
+        if (!found.length)
+                return -ENOENT;
+        *ret = found;
+        return 0;
+}
+
+/* Takes [off, off + len) out of the sorted extents; both aligned, so what is left stays aligned. */
+static int extents_cut(struct manifest_extent **v, size_t *n, uint64_t off, uint64_t len)
+{
+        struct extent_list l = { 0 };
+        uint64_t end = off + len;
+        int r = 0;
+
+        for (size_t i = 0; i < *n && r == 0; i++) {
+                uint64_t a = (*v)[i].offset, b = a + (*v)[i].length;
+
+                if (b <= off || a >= end) {
+                        r = extent_add(&l, a, b - a);
+                        continue;
+                }
+                if (a < off)
+                        r = extent_add(&l, a, off - a);
+                if (r == 0 && b > end)
+                        r = extent_add(&l, end, b - end);
+        }
+        if (r < 0) {
+                free(l.v);
+                return r;
+        }
+        free(*v);
+        *v = l.v;
+        *n = l.n;
+        return 0;
+}
+
+/* The configuration partition's range goes into the manifest, and out of the extents: it ships as zeros. */
+static int disk_config(int fd, struct manifest_artifact *a, char *why, size_t why_len)
+{
+        size_t len = (size_t)MIN(a->raw_size, (uint64_t)IMAGE_CONFIG_MIN_OFFSET);
+        _cleanup_free_ uint8_t *head = malloc(len);
+        struct manifest_extent c;
+        int r;
+
+        if (!head)
+                return -ENOMEM;
+        for (size_t done = 0; done < len;) {
+                ssize_t n = pread(fd, head + done, len - done, (off_t)done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return n < 0 ? -errno : -EIO;
+                done += (size_t)n;
+        }
+        r = image_find_config(head, len, a->raw_size, &c, why, why_len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if ((r = extents_cut(&a->extents, &a->n_extents, c.offset, c.length)) < 0)
+                return r;
+        a->has_config = true;
+        a->config_offset = c.offset;
+        a->config_length = c.length;
+        return 0;
+}
+
 enum manifest_fs image_detect_fs(const void *head, size_t len)
 {
         static const uint8_t erofs[4] = { 0xe2, 0xe1, 0xf5, 0xe0 };     /* 0xE0F5E1E2, little-endian */
@@ -261,7 +432,8 @@ static int disk_chunk(struct disk_ctx *d, int in_fd, int out_fd, uint64_t off, s
         return r;
 }
 
-static int build_disk(int in_fd, int out_fd, const struct image_build_spec *spec, struct built *b)
+static int build_disk(int in_fd, int out_fd, const struct image_build_spec *spec, struct built *b, char *why,
+                      size_t why_len)
 {
         struct disk_ctx d = { .level = spec->level ? spec->level : IMAGE_ZSTD_DEFAULT_LEVEL };
         struct stat st;
@@ -274,6 +446,8 @@ static int build_disk(int in_fd, int out_fd, const struct image_build_spec *spec
         if (b->a.raw_size == 0 || b->a.raw_size % IMAGE_EXTENT_ALIGN)
                 return -EINVAL;
         r = image_disk_extents(in_fd, b->a.raw_size, &b->a.extents, &b->a.n_extents);
+        if (r == 0)
+                r = disk_config(in_fd, &b->a, why, why_len);
         if (r < 0)
                 return r;
         d.packed_cap = ZSTD_compressBound((size_t)spec->chunk_size);
@@ -340,6 +514,9 @@ static int json_artifact(struct buf *j, enum manifest_artifact_kind k, const str
                                        (unsigned long long)a->extents[i].length);
                 if (r == 0)
                         r = buf_puts(j, "]");
+                if (r == 0 && a->has_config)
+                        r = buf_printf(j, ",\n      \"config\": { \"offset\": %llu, \"length\": %llu }",
+                                       (unsigned long long)a->config_offset, (unsigned long long)a->config_length);
         }
         if (r == 0 && k == MANIFEST_ROOTFS)
                 r = buf_printf(j, ",\n      \"fs\": \"%s\"", fs_names[a->fs]);
@@ -512,6 +689,7 @@ static int build_disk_tmp(const struct image_build_spec *spec, const struct buil
                           char tmp[64], char *why, size_t why_len)
 {
         _cleanup_close_ int in = openat(d->src, "disk", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        char reason[256];
         int out, r;
 
         if (in < 0 && errno == ENOENT)
@@ -520,12 +698,15 @@ static int build_disk_tmp(const struct image_build_spec *spec, const struct buil
                 return image_why(-errno, why, why_len, "image %s: disk: %s", spec->name, strerror(errno));
         if ((out = open_tmp(d->out, "disk", tmp)) < 0)
                 return image_why(out, why, why_len, "image %s: disk: %s", spec->name, strerror(-out));
-        r = build_disk(in, out, spec, b);
+        reason[0] = '\0';
+        r = build_disk(in, out, spec, b, reason, sizeof(reason));
         if (r == 0 && fsync(out) < 0)
                 r = -errno;
         close(out);
         if (r < 0) {
                 (void)unlinkat(d->out, tmp, 0);
+                if (*reason)
+                        return image_why(r, why, why_len, "image %s: %s", spec->name, reason);
                 if (r == -EINVAL)
                         return image_why(r, why, why_len, "image %s: disk: its size must be a multiple of %d bytes",
                                          spec->name, IMAGE_EXTENT_ALIGN);

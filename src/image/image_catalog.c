@@ -499,3 +499,59 @@ int image_remove(const char *state_dir, const char *name, uint64_t version, char
         catalog_close(&c);
         return r;
 }
+
+int image_newest(const char *state_dir, const char *name, uint64_t *ret)
+{
+        uint64_t best = 0;
+        struct catalog c;
+        struct dirent *e;
+        DIR *d;
+        int fd, r;
+
+        if (!image_name_valid(name))
+                return -EINVAL;
+        if ((r = catalog_open(state_dir, false, false, &c, NULL, 0)) < 0)
+                return r;
+        fd = openat(c.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        catalog_close(&c);
+        if (fd < 0)
+                return -errno;
+        if (!(d = fdopendir(fd))) {
+                close(fd);
+                return -errno;
+        }
+        while ((e = readdir(d))) {
+                uint64_t v;
+
+                if (parse_u64(e->d_name, 1, IMAGE_MAX_VERSION, &v) == 0 && v > best &&
+                    (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN))
+                        best = v;
+        }
+        closedir(d);
+        if (best == 0)
+                return -ENOENT;
+        *ret = best;
+        return 0;
+}
+
+int image_read_file(const char *state_dir, const char *name, uint64_t version, const char *file, size_t max,
+                    uint8_t **ret, size_t *ret_len)
+{
+        _cleanup_close_ int nfd = -1, vfd = -1;
+        struct catalog c;
+        char vname[24];
+        int r;
+
+        if (!image_name_valid(name) || version == 0 || version > IMAGE_MAX_VERSION)
+                return -EINVAL;
+        if ((r = catalog_open(state_dir, false, false, &c, NULL, 0)) < 0)
+                return r;
+        snprintf(vname, sizeof(vname), "%llu", (unsigned long long)version);
+        nfd = openat(c.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        catalog_close(&c);
+        if (nfd < 0)
+                return -errno;
+        if ((vfd = openat(nfd, vname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                return -errno;
+        return image_read_small(vfd, file, max, ret, ret_len);
+}

@@ -43,6 +43,46 @@ static int labels_body(const struct api_request *req, char *labels, size_t cap, 
         return e;
 }
 
+/* {"image": "NAME[:VERSION]"} sets the machine's own image, "" drops it; {} (or no body) keeps it. */
+static int reimage_body(const struct api_request *req, char *image, size_t cap, bool *ret_has, char *why,
+                        size_t why_cap)
+{
+        static const char *const keys[] = { "image", NULL };
+        json_object *o, *v;
+        int e;
+
+        *ret_has = false;
+        if (req->body_len == 0)
+                return 0;
+        if ((e = jv_parse_object(req->body, req->body_len, &o, why, why_cap)) < 0)
+                return e;
+        if ((e = jv_only_keys(o, "request", keys, why, why_cap)) == 0 && json_object_object_get_ex(o, "image", &v)) {
+                e = jv_string(o, "image", true, cap - 1, image, cap, why, why_cap);
+                *ret_has = e == 0;
+        }
+        json_object_put(o);
+        return e;
+}
+
+/* A reimage, then the power cycle that takes the machine into enrollment. */
+static int reimage_op(struct registry *reg, const struct api_request *req, const char *who, int64_t now,
+                      struct api_response *resp)
+{
+        char err[256], image[IMAGE_MAX_NAME + 32], power[STORE_MAX_TEXT + 1], done[STORE_MAX_TEXT + 128];
+        struct store_machine m;
+        bool has_image;
+        int e;
+
+        if (reimage_body(req, image, sizeof(image), &has_image, err, sizeof(err)) < 0)
+                return respond(resp, 400, err);
+        e = registry_admin(reg, ADMIN_REIMAGE, who, has_image ? image : NULL, now, &m, err, sizeof(err));
+        if (e < 0)
+                return respond(resp, status_of(e), err);
+        registry_reimage_power(reg, &m, now, power, sizeof(power));
+        snprintf(done, sizeof(done), "%s is %s; %s", m.name, machine_state_name((enum machine_state)m.state), power);
+        return respond(resp, 200, done);
+}
+
 static int machine_op(struct registry *reg, const struct api_request *req, const char *who, const char *verb,
                       int64_t now, struct api_response *resp)
 {
@@ -60,6 +100,8 @@ static int machine_op(struct registry *reg, const struct api_request *req, const
                         continue;
                 if (strcmp(req->method, "POST") != 0)
                         return respond(resp, 405, "method not allowed");
+                if (ops[i].op == ADMIN_REIMAGE)
+                        return reimage_op(reg, req, who, now, resp);
                 if (ops[i].op == ADMIN_LABEL && labels_body(req, labels, sizeof(labels), err, sizeof(err)) < 0)
                         return respond(resp, 400, err);
                 e = registry_admin(reg, ops[i].op, who, labels, now, &m, err, sizeof(err));

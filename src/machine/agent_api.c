@@ -251,6 +251,22 @@ out:
 
 /* --- responses --- */
 
+/* The install instruction's image: exactly these fields (docs/AGENT-API.md, "Instructions"). */
+static json_object *image_json(const struct instruction_image *im)
+{
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "name", json_object_new_string(im->name));
+        json_object_object_add(o, "version", json_object_new_int64((int64_t)im->version));
+        json_object_object_add(o, "sha256", json_object_new_string(im->sha256));
+        json_object_object_add(o, "size", json_object_new_int64((int64_t)im->size));
+        json_object_object_add(o, "url", json_object_new_string(im->url));
+        json_object_object_add(o, "disk", json_object_new_string(im->disk));
+        json_object_object_add(o, "allow_removable", json_object_new_boolean(im->allow_removable));
+        json_object_object_add(o, "hostname", json_object_new_string(im->hostname));
+        return o;
+}
+
 static int respond_reply(const struct agent_reply *rep, bool with_session, struct api_response *resp)
 {
         json_object *o, *ins;
@@ -266,6 +282,8 @@ static int respond_reply(const struct agent_reply *rep, bool with_session, struc
         json_object_object_add(o, "heartbeat_seconds", json_object_new_int64(rep->heartbeat_s));
         json_object_object_add(ins, "action", json_object_new_string(instruction_action_name(rep->instruction.action)));
         json_object_object_add(ins, "reason", json_object_new_string(rep->instruction.reason));
+        if (rep->instruction.action == INS_INSTALL)
+                json_object_object_add(ins, "image", image_json(&rep->instruction.image));
         json_object_object_add(o, "instruction", ins);
         resp->status = 200;
         buf_reset(&resp->body);
@@ -336,11 +354,41 @@ static int do_authenticated(struct registry *reg, const char *what, const struct
         return respond_reply(&rep, false, resp);
 }
 
+/* GET /v1/agent/image/manifest[.sig]: the exact bytes metald holds, for the agent to verify itself. */
+static int do_manifest(struct registry *reg, const struct api_request *req, bool sig, int64_t now,
+                       struct api_response *resp)
+{
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int64_t id;
+        int e;
+
+        if (bearer(reg, req->authorization, &id) < 0)
+                return respond_error(resp, 401, "missing or invalid session");
+        e = registry_image_manifest(reg, id, sig, now, &data, &len);
+        if (e == -EACCES)
+                return respond_error(resp, 401, "missing or invalid session");
+        if (e == -ENOENT)
+                return respond_error(resp, 404, "no image is assigned to this machine");
+        if (e < 0)
+                return respond_error(resp, 503, "the image's manifest cannot be read");
+        buf_free(&resp->body);
+        resp->body = BUF_INIT(IMAGE_MAX_MANIFEST_BYTES);
+        e = buf_append(&resp->body, data, len);
+        free(data);
+        if (e < 0)
+                return respond_error(resp, 503, "the image's manifest cannot be read");
+        resp->status = 200;
+        resp->content_type = "application/octet-stream";
+        return 0;
+}
+
 int agent_api_handle(struct registry *reg, const struct api_request *req, int64_t now, struct api_response *resp)
 {
         static const struct { const char *path, *method; } routes[] = {
                 { "/v1/agent/register", "POST" }, { "/v1/agent/heartbeat", "POST" },
                 { "/v1/agent/events", "POST" }, { "/v1/agent/instruction", "GET" },
+                { "/v1/agent/image/manifest", "GET" }, { "/v1/agent/image/manifest.sig", "GET" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
@@ -348,6 +396,9 @@ int agent_api_handle(struct registry *reg, const struct api_request *req, int64_
                         continue;
                 if (strcmp(req->method, routes[i].method) != 0)
                         return respond_error(resp, 405, "method not allowed");
+                if (i >= 4)
+                        return req->body_len ? respond_error(resp, 413, "no request body expected")
+                                             : do_manifest(reg, req, i == 5, now, resp);
                 if (strcmp(req->method, "POST") == 0 && req->body_len > 0 && !json_content(req->content_type))
                         return respond_error(resp, 415, "the body must be application/json");
                 if (req->body_len > API_MAX_BODY)

@@ -257,27 +257,32 @@ static const char *basename_of(const char *path)
 }
 
 /*
- * The kernel command line. UEFI iPXE hands the initrd to the kernel's EFI stub
- * only by name, so EFI machines get initrd=<image name>; iPXE names an image
- * after the last segment of its URL. metald.url and metald.mac tell the
- * enrollment agent where metald is and which NIC booted.
+ * A kernel command line as configured. UEFI iPXE hands the initrd to the
+ * kernel's EFI stub only by name, so EFI machines get initrd=<image name>
+ * first; iPXE names an image after the last segment of its URL.
  */
+static int cmdline_words(struct buf *out, const char *initrd, const char *cmdline, const struct boot_identity *id)
+{
+        int r = 0;
+
+        if (*initrd && strcmp(id->platform, "efi") == 0) {
+                r = buf_puts(out, "initrd=");
+                if (r == 0)
+                        r = url_part(out, basename_of(initrd), false);
+                if (r == 0)
+                        r = buf_puts(out, " ");
+        }
+        return r == 0 ? boot_escape_words(out, cmdline) : r;
+}
+
+/* The enrollment kernel's: metald.url and metald.mac tell the agent where metald is and which NIC booted. */
 static int kernel_cmdline(struct buf *out, const struct boot_view *v, const struct boot_identity *id)
 {
         size_t start = out->len;
         char mac[18];
-        int r = 0;
+        int r = cmdline_words(out, v->initrd, v->cmdline, id);
 
         format_mac(mac, id->mac);
-        if (strcmp(id->platform, "efi") == 0) {
-                r = buf_puts(out, "initrd=");
-                if (r == 0)
-                        r = url_part(out, basename_of(v->initrd), false);
-                if (r == 0)
-                        r = buf_puts(out, " ");
-        }
-        if (r == 0)
-                r = boot_escape_words(out, v->cmdline);
         if (r == 0)
                 r = buf_puts(out, out->len > start && out->data[out->len - 1] != ' ' ? " metald.url=" : "metald.url=");
         if (r == 0)
@@ -296,6 +301,43 @@ int boot_cmdline_shown(const struct boot_view *v, const struct boot_identity *id
 
         shown.nonce = BOOT_NONCE_SHOWN;
         return kernel_cmdline(out, &shown, id);
+}
+
+int boot_script_netboot(const struct boot_view *v, const struct boot_identity *id, const char *machine,
+                        const struct boot_netboot *nb, struct buf *out)
+{
+        int r = buf_puts(out, "#!ipxe\n"
+                              "echo metald: ");
+
+        if (r == 0)
+                r = boot_escape_words(out, machine);
+        if (r == 0)
+                r = buf_puts(out, " boots netboot profile ");
+        if (r == 0)
+                r = boot_escape_words(out, nb->profile);
+        if (r == 0)
+                r = buf_puts(out, " (unsigned)\nkernel ");
+        if (r == 0)
+                r = artifact_url(out, v->base_url, nb->kernel);
+        if (r == 0)
+                r = buf_puts(out, " ");
+        if (r == 0)
+                r = cmdline_words(out, nb->initrd, nb->cmdline, id);
+        if (r == 0)
+                r = buf_puts(out, out->data[out->len - 1] == ' ' ? "|| goto failed\n" : " || goto failed\n");
+        if (r == 0 && *nb->initrd) {
+                r = buf_puts(out, "initrd ");
+                if (r == 0)
+                        r = artifact_url(out, v->base_url, nb->initrd);
+                if (r == 0)
+                        r = buf_puts(out, " || goto failed\n");
+        }
+        if (r == 0)
+                r = buf_printf(out, "boot || goto failed\n"
+                                    ":failed\n"
+                                    "echo metald: the netboot did not boot; trying again in %u seconds\n",
+                               v->retry_delay_s);
+        return r == 0 ? chain_again(v, "failed", out) : r;
 }
 
 /* Renders one {{name}} of the enrollment template; -ENOENT for an unknown name. */
@@ -374,6 +416,8 @@ static int for_identified(const struct boot_view *v, boot_decide_fn decide, void
         o->why = d.why;
         if (d.kind == BOOT_SCRIPT_LOCAL) {
                 r = boot_script_local(v, &o->identity, d.machine, out);
+        } else if (d.kind == BOOT_SCRIPT_NETBOOT) {
+                r = boot_script_netboot(v, &o->identity, d.machine, &d.netboot, out);
         } else if (d.kind == BOOT_SCRIPT_ENROLL && v->unavailable) {
                 o->why = v->unavailable;
         } else if (d.kind == BOOT_SCRIPT_ENROLL) {

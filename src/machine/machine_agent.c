@@ -12,15 +12,12 @@ static void refuse(struct agent_reply *ret, int status, const char *msg)
         str_copy(ret->error, sizeof(ret->error), msg);
 }
 
-/* The machine's view for a successful reply: its state and what it should do. */
-static void reply_ok(const struct registry *r, const struct store_machine *m, struct agent_reply *ret)
+/* The machine's view for a successful reply: its state and what it should do (an install takes its slot). */
+static void reply_ok(struct registry *r, const struct store_machine *m, int64_t now, struct agent_reply *ret)
 {
-        const char *tie;
-        const struct profile *p = reg_profile_of(r, m, &tie);
-
         ret->status = 200;
         ret->m = *m;
-        machine_instruction(m, p, tie, &ret->instruction);
+        reg_instruction(r, m, now, true, NULL, &ret->instruction);
 }
 
 /* The nonce must be this machine's, outstanding and unexpired; compared in constant time. */
@@ -136,7 +133,7 @@ static void register_locked(struct registry *r, const char *nonce, const uint8_t
                 return refuse(ret, 500, "cannot store the registration");
         if (actions & MA_AUTO_APPROVE)
                 reg_auto_approve(r, &m, now);
-        reply_ok(r, &m, ret);
+        reply_ok(r, &m, now, ret);
 }
 
 void registry_register(struct registry *r, const char *nonce, const uint8_t boot_mac[6],
@@ -182,7 +179,7 @@ static int touch(struct registry *r, struct store_machine *m, uint32_t ip, int64
         m->last_seen = now;
         if (ip)
                 m->ip = ip;
-        m->deadline = fsm_deadline((enum machine_state)m->state, &r->cfg->lifecycle.timeouts, m->state_since, now);
+        m->deadline = reg_deadline(r, m, now);
         return store_machine_commit(r->store, &t);
 }
 
@@ -203,7 +200,7 @@ void registry_heartbeat(struct registry *r, int64_t id, int progress, const char
                         refuse(ret, 503, "the machine changed meanwhile; call again");
                 } else {
                         reg_auto_approve(r, &m, now);
-                        reply_ok(r, &m, ret);
+                        reply_ok(r, &m, now, ret);
                 }
         }
         pthread_mutex_unlock(&r->lock);
@@ -215,14 +212,13 @@ void registry_instruction(struct registry *r, int64_t id, int64_t now, struct ag
 {
         struct store_machine m;
 
-        (void)now;
         memset(ret, 0, sizeof(*ret));
         ret->heartbeat_s = r->cfg->lifecycle.heartbeat_s;
         pthread_mutex_lock(&r->lock);
         if (reg_load(r, id, &m) < 0)
                 refuse(ret, 401, "no such session");
         else
-                reply_ok(r, &m, ret);
+                reply_ok(r, &m, now, ret);
         pthread_mutex_unlock(&r->lock);
 }
 
@@ -252,9 +248,18 @@ static void event_locked(struct registry *r, struct store_machine *m, const char
                 m->progress = progress;
         m->last_seen = now;
         if (event_of(event, &ev) == 0) {
+                if (ev == ME_INSTALL_FAIL && !*detail)
+                        detail = "the agent reported that the install failed";
                 e = reg_apply(r, m, &(struct change){ .ev = ev, .detail = detail }, now, NULL);
-        } else if (strcmp(event, "install-progress") == 0 && m->state != MS_IMAGING) {
-                e = -EPERM;
+                if (e == 0)
+                        reg_install_event(r, m, ev, now);
+                if (e == 0 && ev == ME_INSTALL_DONE)
+                        reg_after_imaged(r, m, now);
+        } else if (strcmp(event, "install-progress") == 0) {
+                /* kept in memory and in the row, not in the timeline: an install reports every few seconds */
+                e = m->state != MS_IMAGING ? -EPERM : touch(r, m, 0, now);
+                if (e == 0)
+                        (void)reg_install_progress(r, m, detail);
         } else {
                 e = reg_note(r, m, event, detail, now);
         }
@@ -266,7 +271,7 @@ static void event_locked(struct registry *r, struct store_machine *m, const char
         }
         if (e < 0)
                 return refuse(ret, 503, "the machine changed meanwhile; send the event again");
-        reply_ok(r, m, ret);
+        reply_ok(r, m, now, ret);
 }
 
 void registry_agent_event(struct registry *r, int64_t id, const char *event, const char *detail, int progress,

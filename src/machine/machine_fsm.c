@@ -43,6 +43,7 @@ static const struct fsm_rule rules[] = {
         { MS_IMAGING,    ME_RETIRE,        MS_RETIRED,    MA_END_SESSION },
 
         { MS_IMAGED,     ME_TOKEN_ISSUED,  MS_JOINING,    MA_NONE },
+        { MS_IMAGED,     ME_NO_CLUSTER,    MS_READY,      MA_NONE },
         { MS_IMAGED,     ME_REIMAGE,       MS_APPROVED,   MA_END_SESSION },
         { MS_IMAGED,     ME_DEADLINE,      MS_FAILED,     MA_NONE },
         { MS_IMAGED,     ME_RESTART,       MS_FAILED,     MA_NONE },
@@ -83,6 +84,7 @@ static const char *const event_names[_ME_MAX] = {
         [ME_INSTALL_FAIL] = "install-failed", [ME_TOKEN_ISSUED] = "token-issued",
         [ME_NODE_JOINED] = "node-joined", [ME_REIMAGE] = "reimage", [ME_RETIRE] = "retire",
         [ME_DEADLINE] = "deadline", [ME_RESTART] = "restart",
+        [ME_NO_CLUSTER] = "no-cluster",
 };
 
 int fsm_step(enum machine_state from, enum machine_event ev, struct fsm_result *ret)

@@ -65,6 +65,21 @@ const struct profile *reg_profile_of(const struct registry *r, const struct stor
         return p;
 }
 
+enum boot_kind reg_boot_kind(const struct registry *r, const struct store_machine *m)
+{
+        const char *tie;
+        const struct profile *p = reg_profile_of(r, m, &tie);
+
+        return machine_boot_kind_for(m, tie ? NULL : p);
+}
+
+int64_t reg_deadline(const struct registry *r, const struct store_machine *m, int64_t last_seen)
+{
+        if (reg_boot_kind(r, m) == BOOT_KIND_NETBOOT)
+                return 0;
+        return fsm_deadline((enum machine_state)m->state, &r->cfg->lifecycle.timeouts, m->state_since, last_seen);
+}
+
 static void log_transition(const struct store_machine *m, int from, const struct change *c)
 {
         char mac[18];
@@ -101,9 +116,12 @@ static int commit_event(struct registry *r, struct store_machine *m, const struc
                 m->state_since = now;
         m->state = (int)res.to;
         str_copy(m->last_event, sizeof(m->last_event), machine_event_name(c->ev));
-        if (res.to == MS_FAILED || before.state == MS_FAILED)
-                str_copy(m->reason, sizeof(m->reason), res.to == MS_FAILED && c->detail ? c->detail : "");
-        m->deadline = fsm_deadline(res.to, &r->cfg->lifecycle.timeouts, m->state_since, m->last_seen);
+        /* a failure keeps its first reason; a new state or a boot ends what any other reason explained */
+        if (res.to == MS_FAILED && before.state != MS_FAILED)
+                str_copy(m->reason, sizeof(m->reason), c->detail ? c->detail : "");
+        else if (res.to != MS_FAILED && (res.to != (enum machine_state)before.state || c->ev == ME_BOOT))
+                m->reason[0] = '\0';
+        m->deadline = reg_deadline(r, m, m->last_seen);
         str_copy(ev.event, sizeof(ev.event), machine_event_name(c->ev));
         ev.to = m->state;
         str_copy(ev.detail, sizeof(ev.detail), c->detail ? c->detail : "");
@@ -192,6 +210,24 @@ int reg_mint_nonce(struct registry *r, int64_t now, char *nonce, struct store_se
         return 0;
 }
 
+/* A netboot ends the session of an earlier enrollment boot, and runs no deadline: no agent calls in from it. */
+static int boot_netboot(struct registry *r, struct store_machine *m, int64_t now, const struct profile **ret)
+{
+        struct store_event ev = { .ts = now, .from = -1, .to = -1 };
+        struct store_machine_txn t = { .m = m, .event = &ev, .session_op = STORE_SESSION_CLEAR };
+        const char *tie;
+        const struct profile *p = reg_profile_of(r, m, &tie);
+        int e;
+
+        m->deadline = 0;
+        str_copy(ev.event, sizeof(ev.event), "boot-netboot");
+        snprintf(ev.detail, sizeof(ev.detail), "netboot profile %s (unsigned)", p->name);
+        if ((e = store_machine_commit(r->store, &t)) < 0)
+                return e;
+        *ret = p;
+        return 0;
+}
+
 static int boot_locked(struct registry *r, const struct boot_contact *c, int64_t now, struct registry_boot *ret)
 {
         struct store_machine *m = &ret->m;
@@ -206,7 +242,12 @@ static int boot_locked(struct registry *r, const struct boot_contact *c, int64_t
         m->last_seen = now;
         if (!uuid_is_identity(m->uuid))
                 str_copy(m->uuid, sizeof(m->uuid), c->uuid);
-        ret->kind = machine_boot_kind((enum machine_state)m->state);
+        ret->kind = reg_boot_kind(r, m);
+        ret->netboot = NULL;
+        if (ret->kind == BOOT_KIND_NETBOOT) {
+                ret->nonce[0] = '\0';
+                return boot_netboot(r, m, now, &ret->netboot);
+        }
         if (ret->kind != BOOT_KIND_ENROLL) {
                 ret->nonce[0] = '\0';
                 return reg_note(r, m, ret->kind == BOOT_KIND_LOCAL ? "boot-local" : "boot-refused",

@@ -37,6 +37,10 @@ static const char *const migrations[] = {
         "CREATE TABLE inventory ("
         "  machine_id INTEGER PRIMARY KEY REFERENCES machines(id) ON DELETE CASCADE,"
         "  json TEXT NOT NULL, updated INTEGER NOT NULL);",
+
+        /* a machine's own image (metald machine reimage --image); '' follows its profile */
+        ("ALTER TABLE machines ADD COLUMN image TEXT NOT NULL DEFAULT '';"
+         "ALTER TABLE machines ADD COLUMN image_version INTEGER NOT NULL DEFAULT 0;"),
 };
 
 static int exec(sqlite3 *db, const char *sql)

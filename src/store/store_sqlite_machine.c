@@ -5,7 +5,8 @@
 #include "store_sqlite.h"
 
 #define M_COLUMNS "id, generation, name, mac, uuid, serial, vendor, product, state, reason, profile, labels," \
-                  " approved, ip, progress, created, state_since, last_seen, deadline, last_event"
+                  " approved, ip, progress, created, state_since, last_seen, deadline, last_event," \
+                  " image, image_version"
 
 const char *const sq_machine_sql[_SQ_MAX] = {
         [SQ_M_BY_ID] = "SELECT " M_COLUMNS " FROM machines WHERE id = ?1",
@@ -14,13 +15,13 @@ const char *const sq_machine_sql[_SQ_MAX] = {
         [SQ_M_ALL] = "SELECT " M_COLUMNS " FROM machines ORDER BY name",
         [SQ_M_INSERT] = "INSERT INTO machines(generation, name, mac, uuid, serial, vendor, product, state, reason,"
                         " profile, labels, approved, ip, progress, created, state_since, last_seen, deadline,"
-                        " last_event) VALUES(1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                        " ?16, ?17, ?18, ?19)",
+                        " last_event, image, image_version) VALUES(1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                        " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?21, ?22)",
         [SQ_M_UPDATE] = "UPDATE machines SET generation = generation + 1, name = ?2, mac = ?3, uuid = ?4,"
                         " serial = ?5, vendor = ?6, product = ?7, state = ?8, reason = ?9, profile = ?10,"
                         " labels = ?11, approved = ?12, ip = ?13, progress = ?14, created = ?15,"
-                        " state_since = ?16, last_seen = ?17, deadline = ?18, last_event = ?19"
-                        " WHERE id = ?1 AND generation = ?20",
+                        " state_since = ?16, last_seen = ?17, deadline = ?18, last_event = ?19, image = ?21,"
+                        " image_version = ?22 WHERE id = ?1 AND generation = ?20",
         [SQ_M_DELETE] = "DELETE FROM machines WHERE id = ?1 AND generation = ?2",
         [SQ_M_GEN] = "SELECT generation FROM machines WHERE id = ?1",
         [SQ_EV_INSERT] = "INSERT INTO machine_events(machine_id, ts, event, from_state, to_state, detail)"
@@ -76,6 +77,8 @@ static int row_to_machine(sqlite3_stmt *st, struct store_machine *m)
         m->last_seen = sqlite3_column_int64(st, 17);
         m->deadline = sqlite3_column_int64(st, 18);
         copy_text(m->last_event, sizeof(m->last_event), st, 19);
+        copy_text(m->image, sizeof(m->image), st, 20);
+        m->image_version = (uint64_t)MAX(sqlite3_column_int64(st, 21), (int64_t)0);
         return 0;
 }
 
@@ -102,6 +105,8 @@ static int bind_machine(sqlite3_stmt *st, const struct store_machine *m)
         rc |= sqlite3_bind_int64(st, 17, m->last_seen);
         rc |= sqlite3_bind_int64(st, 18, m->deadline);
         rc |= sqlite3_bind_text(st, 19, m->last_event, -1, SQLITE_STATIC);
+        rc |= sqlite3_bind_text(st, 21, m->image, -1, SQLITE_STATIC);
+        rc |= sqlite3_bind_int64(st, 22, (int64_t)m->image_version);
         return rc == SQLITE_OK ? 0 : -EINVAL;
 }
 

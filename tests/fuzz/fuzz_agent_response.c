@@ -56,7 +56,15 @@ static void check_instruction(const struct agent_instruction *in)
         require(strlen(in->image.sha256) == AGENT_SHA256_CHARS &&
                 strspn(in->image.sha256, "0123456789abcdef") == AGENT_SHA256_CHARS);
         require(in->image.size >= 1 && in->image.size <= AGENT_MAX_IMAGE_BYTES);
-        require(in->image.disk[0] && in_charset(in->image.disk, "._:/+-") && !strstr(in->image.disk, ".."));
+        {
+                struct agent_disk_rule rule;
+
+                require(agent_disk_rule_parse(in->image.disk, strlen(in->image.disk), &rule) == 0);
+                require(rule.kind == AGENT_DISK_SERIAL || !strstr(in->image.disk, ".."));
+        }
+        require(in->image.version >= 1 && in->image.version <= AGENT_MAX_IMAGE_VERSION);
+        require(in->image.name[0] && in_charset(in->image.name, "._-"));
+        require(in->image.hostname[0] && in_charset(in->image.hostname, ".-"));
 }
 
 static void check_response(enum agent_call call, const char *body, size_t len)

@@ -7,17 +7,25 @@ answered with 400 and recorded), answers according to a scenario, and
 appends one JSON line per request to the log file:
   {"t": seconds since start, "method", "path", "status", "body", "violation"}
 
-usage: agent_mock.py --port P --log FILE --nonce N --mac M --scenario S
+usage: agent_mock.py --port P --log FILE --nonce N --mac M --scenario S [--image-dir DIR ...]
   normal     register, then heartbeats: "waiting for approval" twice, then "approved"
   retry503   the first two registrations get 503 with Retry-After: 2
   hb401      the third heartbeat gets 401 (the session ended)
   reboot     the second heartbeat says reboot; the log event is answered
   poweroff   the registration says poweroff
-  install    the first heartbeat says install; the install-failed event turns it into wait
+  install    the first heartbeat says install the image of --image-dir; install-succeeded turns it
+             into reboot, install-failed into wait
   event409   like install, but the event is refused with 409; GET instruction says wait
+
+With --image-dir, the signed image there (manifest.json, manifest.json.sig, disk) is
+served as metald serves it: the manifest and its signature to the session at
+/v1/agent/image/manifest(.sig), the disk artifact at /_metald/images/NAME/VERSION/disk
+with single byte ranges (206 and Content-Range), each reply held back --chunk-delay s.
 """
 import argparse
+import hashlib
 import json
+import os
 import re
 import secrets
 import sys
@@ -91,6 +99,15 @@ def check_inventory(inv):
 class Mock:
     def __init__(self, args):
         self.args = args
+        self.image = None
+        if args.image_dir:
+            raw = open(os.path.join(args.image_dir, "manifest.json"), "rb").read()
+            m = json.loads(raw)
+            self.image = {"name": m["name"], "version": m["version"], "sha256": hashlib.sha256(raw).hexdigest(),
+                          "size": m["artifacts"]["disk"]["size"],
+                          "url": f"http://127.0.0.1:{args.port}/_metald/images/{m['name']}/{m['version']}",
+                          "disk": args.disk, "allow_removable": False, "hostname": args.hostname}
+        self.install_state = None       # None, "started", "succeeded", "failed"
         self.session = secrets.token_urlsafe(32)
         self.start = time.monotonic()
         self.lock = threading.Lock()
@@ -112,12 +129,17 @@ class Mock:
             return {"action": "reboot", "reason": "boot the installed system"}
         if s == "event409" and self.instruction_gets:
             return {"action": "wait", "reason": "the event was refused"}
-        if s in ("install", "event409") and self.heartbeats >= 1 and not self.install_failed:
-            return {"action": "install", "reason": "profile web",
-                    "image": {"url": "http://127.0.0.1/images/os.img", "sha256": SHA, "size": 1048576,
-                              "disk": "sda"}}
+        if s == "install" and self.install_state == "succeeded":
+            return {"action": "reboot", "reason": "boot the installed system"}
+        if s == "install" and self.install_state == "started":
+            return {"action": "wait", "reason": "imaging"}      # as metald answers while the install runs
         if s == "install" and self.install_failed:
             return {"action": "wait", "reason": "failed: install failed; waiting for an operator to reimage"}
+        if s in ("install", "event409") and self.heartbeats >= 1:
+            image = self.image or {"name": "os", "version": 1, "sha256": SHA, "size": 1048576,
+                                   "url": "http://127.0.0.1:9/_metald/images/os/1", "disk": "sda",
+                                   "allow_removable": False, "hostname": "worker-7"}
+            return {"action": "install", "reason": "profile web", "image": image}
         if s == "normal" and self.heartbeats >= 3:
             return {"action": "wait", "reason": "approved"}
         return {"action": "wait", "reason": "waiting for approval"}
@@ -153,9 +175,31 @@ class Mock:
             check_int(body["progress"], "progress", 0, 100)
         if self.args.scenario == "event409":
             return 409, {"error": f"event {body['event']} is not allowed while the machine is registered"}, {}
+        self.install_event(body)
         if body["event"] == "install-failed":
             self.install_failed = True
         return 200, {"state": "registered", "instruction": self.instruction()}, {}
+
+    def install_event(self, body):
+        """The order metald's lifecycle allows: started, progress..., then succeeded or failed."""
+        ev, st = body["event"], self.install_state
+        if ev == "install-started":
+            require(st is None, "install-started twice")
+            self.install_state = "started"
+        elif ev == "install-progress":
+            require(st == "started", f"install-progress while {st}")
+            require("progress" in body, "install-progress without progress")
+        elif ev in ("install-succeeded", "install-failed"):
+            require(st == "started", f"{ev} while {st}")
+            self.install_state = ev.split("-")[1]
+
+    def image_file(self, path, headers):
+        """GET /v1/agent/image/manifest(.sig): the session's image, bearer required."""
+        require(headers.get("Authorization") == "Bearer " + self.session, "missing or wrong session")
+        if not self.image:
+            return 404, None
+        name = "manifest.json" if path.endswith("/manifest") else "manifest.json.sig"
+        return 200, open(os.path.join(self.args.image_dir, name), "rb").read()
 
     def get_instruction(self, body):
         self.instruction_gets += 1
@@ -184,12 +228,53 @@ class Mock:
             return 400, {"error": str(e)}, {}, {"violation": str(e), "raw": raw.decode(errors="replace")}
 
 
+RANGE_RE = re.compile(r"^bytes=(\d+)-(\d+)$")
+
+
 def make_handler(mock):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, fmt, *args):
             pass
+
+        def send_bytes(self, status, data, extra=()):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in extra:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def serve_image_file(self):
+            try:
+                status, data = mock.image_file(self.path, self.headers)
+                entry = {"method": "GET", "path": self.path, "status": status}
+            except Violation as e:
+                status, data = 401, b""
+                entry = {"method": "GET", "path": self.path, "status": 401, "violation": str(e), "raw": ""}
+            with mock.lock:
+                mock.record(**entry)
+            self.send_bytes(status, data or b"")
+
+        def serve_disk(self):
+            """The disk artifact as a static file server serves it: one byte range, or all of it."""
+            img = mock.image
+            if not img or self.path != "/_metald/images/%s/%d/disk" % (img["name"], img["version"]):
+                return self.send_bytes(404, b"")
+            data = open(os.path.join(mock.args.image_dir, "disk"), "rb").read()
+            time.sleep(mock.args.chunk_delay)
+            m = RANGE_RE.match(self.headers.get("Range", ""))
+            with mock.lock:
+                mock.record(method="GET", path=self.path, status=206 if m else 200,
+                            range=self.headers.get("Range"))
+            if not m:
+                return self.send_bytes(200, data)
+            first, last = int(m.group(1)), int(m.group(2))
+            if first > last or last >= len(data):
+                return self.send_bytes(416, b"", [("Content-Range", "bytes */%d" % len(data))])
+            self.send_bytes(206, data[first:last + 1], [("Content-Range", "bytes %d-%d/%d" % (first, last, len(data)))])
 
         def serve(self, method):
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -212,6 +297,10 @@ def make_handler(mock):
             self.wfile.write(data)
 
         def do_GET(self):
+            if self.path in ("/v1/agent/image/manifest", "/v1/agent/image/manifest.sig"):
+                return self.serve_image_file()
+            if self.path.startswith("/_metald/images/"):
+                return self.serve_disk()
             self.serve("GET")
 
         def do_POST(self):
@@ -229,6 +318,10 @@ def main():
     p.add_argument("--scenario", default="normal")
     p.add_argument("--session-file")
     p.add_argument("--ready-file")
+    p.add_argument("--image-dir")
+    p.add_argument("--disk", default="largest")
+    p.add_argument("--hostname", default="worker-7")
+    p.add_argument("--chunk-delay", type=float, default=0)
     args = p.parse_args()
     mock = Mock(args)
     if args.session_file:

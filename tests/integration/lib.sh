@@ -57,6 +57,9 @@ fail() {
 }
 skip() { log "SKIP: $*"; exit 77; }
 need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"; done; }
+# Whether this run is the sanitizer tier (make asan: METALD_BUILD=build/asan).
+# Tests that spend their minutes in firmware rather than in metald skip it.
+asan_tier() { case "$METALD_BUILD" in */asan) return 0 ;; esac; return 1; }
 
 [ "$(id -u)" = 0 ] || skip "integration tests need root for network namespaces"
 [ -x "$METALD" ] || fail "$METALD is not built"

@@ -66,7 +66,9 @@ ctl status | grep -qE "^m-525400e00001 +52:54:00:e0:00:01 +10\.77\.0\.1[0-4][0-9
 
 ctl machine approve m-525400e00001 >/dev/null || fail "approve failed"
 [ "$(jq -r .state <<<"$(machine_json 52:54:00:e0:00:01)")" = approved ] || fail "approve did not move vm1 on"
-wait_until 20 grep -aq "instruction wait: approved" "$T/vm1.serial" || fail "vm1's agent did not see the approval"
+# approved, and told why it waits: the profile's image is not in the catalog
+wait_until 20 grep -aq "instruction wait: image flatcar is not imported (metald image import)" "$T/vm1.serial" ||
+        fail "vm1's agent did not see the approval"
 kill "$QEMU_PID" 2>/dev/null || true
 
 log "a machine under an auto profile"

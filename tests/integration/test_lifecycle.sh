@@ -28,7 +28,7 @@ boot:
   enroll: { kernel: vmlinuz, initrd: initrd.img, cmdline: "console=ttyS0" }
 lifecycle: { agent_timeout: 12s, heartbeat: 2s, enroll_timeout: 10m }
 profiles:
-  - { name: lab, match: { vendor: QEMU }, image: flatcar, approval: manual }
+  - { name: lab, match: { vendor: QEMU }, image: flatcar, approval: manual, cluster: lab }
   - { name: fleet, match: { vendor: AutoCorp }, image: flatcar, approval: auto, hostname: "auto-{serial}" }
 CFG
 metald_start "$SRV"

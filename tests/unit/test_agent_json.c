@@ -9,9 +9,26 @@
 #define SESSION "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE"
 #define WAIT "{\"action\":\"wait\",\"reason\":\"waiting for approval\"}"
 #define SHA "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-#define IMAGE                                                                                  \
-        "{\"url\":\"http://10.0.0.1:8080/images/os.img\",\"sha256\":\"" SHA "\",\"size\":1048576," \
-        "\"disk\":\"sda\"}"
+#define IMAGE_URL "http://10.0.0.1:8080/_metald/images/debian-worker/7"
+/* An install image with the given disk rule, hostname and extra fields. */
+#define IMAGE_WITH(disk, host, extra)                                                                         \
+        "{\"name\":\"debian-worker\",\"version\":7,\"url\":\"" IMAGE_URL "\",\"sha256\":\"" SHA "\","              \
+        "\"size\":1048576,\"disk\":\"" disk "\",\"allow_removable\":false,\"hostname\":\"" host "\"" extra "}"
+#define IMAGE IMAGE_WITH("sda", "web-1", "")
+#define INSTALL_WITH(image) \
+        "{\"state\":\"a\",\"heartbeat_seconds\":5,\"instruction\":{\"action\":\"install\",\"image\":" image "}}"
+/* The image's fields but one replaced: name, value as JSON text. */
+#define IMG(n, v, u, sh, sz, d, ar, h)                                                                 \
+        "{\"name\":" n ",\"version\":" v ",\"url\":" u ",\"sha256\":" sh ",\"size\":" sz ",\"disk\":" d \
+        ",\"allow_removable\":" ar ",\"hostname\":" h "}"
+#define N "\"debian-worker\""
+#define V "7"
+#define U "\"" IMAGE_URL "\""
+#define SH "\"" SHA "\""
+#define SZ "1048576"
+#define D "\"sda\""
+#define AR "false"
+#define H "\"web-1\""
 
 struct reply_case {
         enum agent_call call;
@@ -109,23 +126,73 @@ static const struct reply_case reply_cases[] = {
           false, "without an image" },
         { AGENT_CALL_HEARTBEAT, "{\"state\":\"a\",\"heartbeat_seconds\":5,\"instruction\":{\"action\":\"wait\","
                                 "\"image\":" IMAGE "}}", false, "wait instruction with an image" },
-        { AGENT_CALL_HEARTBEAT, "{\"state\":\"a\",\"heartbeat_seconds\":5,\"instruction\":{\"action\":\"install\","
-                                "\"image\":{\"url\":\"ftp://x/y\",\"sha256\":\"" SHA "\",\"size\":1,"
-                                "\"disk\":\"sda\"}}}",
-          false, "instruction.image.url" },
-        { AGENT_CALL_HEARTBEAT, "{\"state\":\"a\",\"heartbeat_seconds\":5,\"instruction\":{\"action\":\"install\","
-                                "\"image\":{\"url\":\"http://x/y\",\"sha256\":\"abc\",\"size\":1,\"disk\":\"sda\"}}}",
-          false, "instruction.image.sha256" },
-        { AGENT_CALL_HEARTBEAT, "{\"state\":\"a\",\"heartbeat_seconds\":5,\"instruction\":{\"action\":\"install\","
-                                "\"image\":{\"url\":\"http://x/y\",\"sha256\":\"" SHA "\",\"size\":0,"
-                                "\"disk\":\"sda\"}}}",
-          false, "instruction.image.size" },
-        { AGENT_CALL_HEARTBEAT, "{\"state\":\"a\",\"heartbeat_seconds\":5,\"instruction\":{\"action\":\"install\","
-                                "\"image\":{\"url\":\"http://x/y\",\"sha256\":\"" SHA "\",\"size\":1,"
-                                "\"disk\":\"../../dev/mem\"}}}", false, "instruction.image.disk" },
-        { AGENT_CALL_HEARTBEAT, "{\"state\":\"a\",\"heartbeat_seconds\":5,\"instruction\":{\"action\":\"install\","
-                                "\"image\":{\"url\":\"http://x/y\",\"sha256\":\"" SHA "\",\"size\":1}}}",
+        /* the image of an install */
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, "\"ftp://x/y\"", SH, SZ, D, AR, H)), false,
+          "instruction.image.url" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, "\"abc\"", SZ, D, AR, H)), false,
+          "instruction.image.sha256" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, "0", D, AR, H)), false, "instruction.image.size" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, "-1", D, AR, H)), false, "instruction.image.size" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, "17592186044417", D, AR, H)), false,
+          "instruction.image.size" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, "\"1\"", D, AR, H)), false, "is not an integer" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, "0", U, SH, SZ, D, AR, H)), false, "instruction.image.version" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, "9007199254740992", U, SH, SZ, D, AR, H)), false,
+          "instruction.image.version" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, "7.5", U, SH, SZ, D, AR, H)), false, "is not an integer" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG("\"Debian\"", V, U, SH, SZ, D, AR, H)), false,
+          "instruction.image.name" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG("\"-x\"", V, U, SH, SZ, D, AR, H)), false, "instruction.image.name" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG("\"a/b\"", V, U, SH, SZ, D, AR, H)), false,
+          "instruction.image.name" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG("\"\"", V, U, SH, SZ, D, AR, H)), false, "instruction.image.name" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, SZ, D, "1", H)), false, "is not a boolean" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, SZ, D, "\"true\"", H)), false, "is not a boolean" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, SZ, D, "null", H)), false, "is not a boolean" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, SZ, D, AR, "\"\"")), false,
+          "instruction.image.hostname" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, SZ, D, AR, "\"Web-1\"")), false,
+          "instruction.image.hostname" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, SZ, D, AR, "\"web_1\"")), false,
+          "instruction.image.hostname" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMG(N, V, U, SH, SZ, D, AR, "\"a;reboot\"")), false,
+          "instruction.image.hostname" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("sda", "web-1", ",\"kubeconfig\":\"x\"")), false,
+          "unknown field \"instruction.image.kubeconfig\"" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH("{\"name\":" N ",\"version\":" V ",\"url\":" U ",\"sha256\":" SH
+                                             ",\"size\":" SZ ",\"disk\":" D ",\"hostname\":" H "}"),
+          false, "missing field \"instruction.image.allow_removable\"" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH("{\"name\":" N ",\"version\":" V ",\"url\":" U ",\"sha256\":" SH
+                                             ",\"size\":" SZ ",\"allow_removable\":" AR ",\"hostname\":" H "}"),
           false, "missing field \"instruction.image.disk\"" },
+        /* disk rules */
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("largest", "web-1", "")), true, NULL },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("nvme", "web-1", "")), true, NULL },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("nvme0n1", "web-1", "")), true, NULL },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("serial=QM 00001", "web-1", "")), true, NULL },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("path=/dev/disk/by-path/pci-0000:00:1f.2-ata-1", "w", "")),
+          true, NULL },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("path=/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", "w", "")),
+          true, NULL },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("../../dev/mem", "web-1", "")), false,
+          "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("/dev/sda", "web-1", "")), false, "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("", "web-1", "")), false, "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("serial=", "web-1", "")), false, "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("serial=\\u0007", "web-1", "")), false,
+          "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("path=/dev/sda", "web-1", "")), false,
+          "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("path=/dev/disk/by-id/../../mem", "web-1", "")), false,
+          "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("path=/dev/disk/by-id/..", "web-1", "")), false,
+          "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("path=/dev/disk/by-uuid/1234", "web-1", "")), false,
+          "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("sda sdb", "web-1", "")), false, "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("Largest=1", "web-1", "")), false, "instruction.image.disk" },
+        { AGENT_CALL_HEARTBEAT, INSTALL_WITH(IMAGE_WITH("abcdefghijabcdefghijabcdefghijabc", "web-1", "")), false,
+          "instruction.image.disk" },
 };
 
 static bool contains(const char *haystack, const char *needle)
@@ -174,10 +241,21 @@ TEST(agent_response_fields)
         body = reply_cases[6].body;
         CHECK_EQ(agent_response_parse(AGENT_CALL_HEARTBEAT, body, strlen(body), &r, why, sizeof(why)), 0);
         CHECK_EQ(r.instruction.action, AGENT_ACTION_INSTALL);
-        CHECK_STREQ(r.instruction.image.url, "http://10.0.0.1:8080/images/os.img");
+        CHECK_STREQ(r.instruction.image.name, "debian-worker");
+        CHECK_EQ(r.instruction.image.version, 7);
+        CHECK_STREQ(r.instruction.image.url, IMAGE_URL);
         CHECK_STREQ(r.instruction.image.sha256, SHA);
         CHECK_EQ(r.instruction.image.size, 1048576);
         CHECK_STREQ(r.instruction.image.disk, "sda");
+        CHECK(!r.instruction.image.allow_removable);
+        CHECK_STREQ(r.instruction.image.hostname, "web-1");
+
+        body = INSTALL_WITH(IMG(N, "9007199254740991", U, SH, "17592186044416", "\"serial=S 1\"", "true", H));
+        CHECK_EQ(agent_response_parse(AGENT_CALL_HEARTBEAT, body, strlen(body), &r, why, sizeof(why)), 0);
+        CHECK_EQ(r.instruction.image.version, 9007199254740991LL);
+        CHECK_EQ(r.instruction.image.size, 17592186044416LL);
+        CHECK(r.instruction.image.allow_removable);
+        CHECK_STREQ(r.instruction.image.disk, "serial=S 1");
 
         /* a call of another kind does not accept the register shape */
         body = reply_cases[0].body;
@@ -299,5 +377,14 @@ TEST(agent_instruction_equal)
         b = a;
         CHECK(agent_instruction_equal(&a, &b));
         b.image.size = 7;
+        CHECK(!agent_instruction_equal(&a, &b));
+        b = a;
+        b.image.allow_removable = true;
+        CHECK(!agent_instruction_equal(&a, &b));
+        b = a;
+        str_copy(b.image.hostname, sizeof(b.image.hostname), "web-2");
+        CHECK(!agent_instruction_equal(&a, &b));
+        b = a;
+        b.image.version = 8;
         CHECK(!agent_instruction_equal(&a, &b));
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -385,4 +386,74 @@ TEST(http_server_closes_silent_connections)
         CHECK(t1.tv_sec - t0.tv_sec < 8);
         close(fd);
         server_stop(&s);
+}
+
+/* The catalog under state_dir is served below IMAGE_HTTP_PREFIX: the artifacts, nothing else. */
+TEST(http_server_serves_the_image_catalog)
+{
+        static const char *const refused[] = {
+                "/_metald/images/debian-worker/7/manifest.json", "/_metald/images/debian-worker/7/manifest.json.sig",
+                "/_metald/images/debian-worker/highest", "/_metald/images/debian-worker/7/",
+                "/_metald/images/debian-worker/07/disk", "/_metald/images/debian-worker/7/disk/",
+                "/_metald/images/debian-worker/7/../7/disk", "/_metald/images/../images/debian-worker/7/disk",
+                "/_metald/images/debian-worker/7/%2e%2e/7/disk", "/_metald/images/..%2fdebian-worker/7/disk",
+                "/_metald/images/Debian/7/disk", "/_metald/images/debian-worker/0/disk",
+                "/_metald/images/evil/1/disk", "/_metald/images/debian-worker/7/kernel",
+        };
+        struct server s = { 0 };
+        struct buf r = BUF_INIT(8 << 20), req = BUF_INIT(4096);
+        char yaml[2048], err[512], dir[512], v[256];
+        const char *t = test_tmpdir();
+
+        snprintf(dir, sizeof(dir), "%s/state/images/debian-worker/7", t);
+        CHECK_EQ(mkdir_p(dir, 0755), 0);
+        snprintf(dir, sizeof(dir), "%s/state/images/evil/1", t);
+        CHECK_EQ(mkdir_p(dir, 0755), 0);
+        make_sparse("state/images/debian-worker/7/disk", 3 * 1024 * 1024);
+        write_file("state/images/debian-worker/7/manifest.json", "{}");
+        write_file("state/images/debian-worker/7/manifest.json.sig", "sig");
+        write_file("state/images/debian-worker/highest", "7 00\n");
+        snprintf(dir, sizeof(dir), "%s/state/images/evil/1/disk", t);
+        CHECK_EQ(symlink("/etc/passwd", dir), 0);
+        /* the same names below http.root are not what is served */
+        snprintf(dir, sizeof(dir), "%s/_metald/images/debian-worker/7", t);
+        CHECK_EQ(mkdir_p(dir, 0755), 0);
+        write_file("_metald/images/debian-worker/7/kernel", "from http.root");
+        s.port = free_port();
+        snprintf(yaml, sizeof(yaml),
+                 "state_dir: %s/state\nserver: { address: 127.0.0.1 }\n"
+                 "http: { listen_address: 127.0.0.1, port: %u, root: %s, threads: 2, max_per_client: 64 }\n",
+                 t, s.port, t);
+        CHECK_EQ(config_load_string(yaml, "test.yaml", &s.cfg, err, sizeof(err)), 0);
+        s.rt = (struct runtime){ .cfg = s.cfg, .server_ip = INADDR_LOOPBACK };
+        CHECK_EQ(http_service_start(&s.rt, &s.svc), 0);
+        exchange(s.port, GET("/_metald/images/debian-worker/7/disk", "Range: bytes=3145725-\r\n"), &r);
+        CHECK_EQ(status_of(&r), 206);
+        CHECK_STREQ(header_of(&r, "Content-Range", v, sizeof(v)), "bytes 3145725-3145727/3145728");
+        CHECK(strstr(r.data, "\r\n\r\nend"));
+        CHECK_STREQ(header_of(&r, "Content-Type", v, sizeof(v)), "application/octet-stream");
+        CHECK(*header_of(&r, "ETag", v, sizeof(v)) == '"');
+        /* a resumed chunk: If-Range with the ETag gives the range again */
+        buf_printf(&req, "GET /_metald/images/debian-worker/7/disk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         "Range: bytes=0-4095\r\nIf-Range: %s\r\n\r\n", v);
+        exchange(s.port, req.data, &r);
+        CHECK_EQ(status_of(&r), 206);
+        CHECK_STREQ(header_of(&r, "Content-Range", v, sizeof(v)), "bytes 0-4095/3145728");
+        exchange(s.port, GET("/_metald/images/debian-worker/7/disk", ""), &r);
+        CHECK_EQ(status_of(&r), 200);
+        CHECK_STREQ(header_of(&r, "Content-Length", v, sizeof(v)), "3145728");
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+                unsigned st;
+
+                buf_reset(&req);
+                buf_printf(&req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", refused[i]);
+                exchange(s.port, req.data, &r);
+                st = status_of(&r);
+                if (st == 200 || st == 206 || st == 0)
+                        fprintf(stderr, "  %s: %u\n", refused[i], st);
+                CHECK(st == 404 || st == 403 || st == 400);
+        }
+        server_stop(&s);
+        buf_free(&r);
+        buf_free(&req);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
+#include <zstd.h>
 
 #include "metald/image.h"
 #include "test.h"
@@ -594,5 +595,223 @@ TEST(image_sign_existing_manifest)
         CHECK(image_verify_dir(f.img, &f.kr, f.now, NULL, NULL, why, sizeof(why)) == -EBADMSG);
         CHECK(image_sign_dir(f.img, f.signer, why, sizeof(why)) == 0);
         CHECK(image_verify_dir(f.img, &f.kr, f.now, NULL, NULL, why, sizeof(why)) == 0);
+        image_signer_free(f.signer);
+}
+
+/* An MBR with up to four entries (type, first LBA, sectors); type 0 leaves the slot empty. */
+static void mbr(uint8_t *d, const uint32_t (*parts)[3], size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                uint8_t *pe = d + 446 + 16 * i;
+
+                pe[4] = (uint8_t)parts[i][0];
+                for (int b = 0; b < 4; b++) {
+                        pe[8 + b] = (uint8_t)(parts[i][1] >> (8 * b));
+                        pe[12 + b] = (uint8_t)(parts[i][2] >> (8 * b));
+                }
+        }
+        d[510] = 0x55;
+        d[511] = 0xaa;
+}
+
+static void le_put(uint8_t *p, uint64_t v, int n)
+{
+        for (int i = 0; i < n; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A protective MBR and a GPT header at LBA 1 whose n_entries of 128 bytes start at LBA entries_lba. */
+static void gpt(uint8_t *d, uint64_t entries_lba, uint32_t n_entries)
+{
+        static const uint32_t protective[][3] = { { 0xee, 1, 0xffffffff } };
+
+        mbr(d, protective, 1);
+        memcpy(d + 512, "EFI PART", 8);
+        le_put(d + 512 + 12, 92, 4);
+        le_put(d + 512 + 72, entries_lba, 8);
+        le_put(d + 512 + 80, n_entries, 4);
+        le_put(d + 512 + 84, 128, 4);
+}
+
+static void gpt_entry(uint8_t *d, unsigned i, uint64_t first, uint64_t last, const char *name)
+{
+        uint8_t *e = d + 1024 + 128 * i;
+
+        memset(e, 0, 128);
+        memset(e, 0x11, 16);    /* a type GUID: in use */
+        le_put(e + 32, first, 8);
+        le_put(e + 40, last, 8);
+        for (size_t k = 0; name[k]; k++)
+                le_put(e + 56 + 2 * k, (uint8_t)name[k], 2);
+}
+
+TEST(image_find_config_partition)
+{
+        static uint8_t d[MIB];
+        struct manifest_extent c = { 0 };
+        char why[256] = "";
+        const uint64_t raw = 64 * MIB;
+
+        memset(d, 0, sizeof(d));
+        CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -ENOENT);       /* no table */
+        CHECK_EQ(image_find_config(d, 100, raw, &c, why, sizeof(why)), -ENOENT);
+        {
+                static const uint32_t parts[][3] = { { 0x0e, 2048, 65536 }, { 0xda, 67584, 2048 } };
+
+                mbr(d, parts, 2);
+                CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), 0);
+                CHECK_EQ(c.offset, 67584 * 512ULL);
+                CHECK_EQ(c.length, MIB);
+        }
+        {
+                static const uint32_t parts[][3] = { { 0x83, 2048, 65536 } };
+
+                memset(d, 0, sizeof(d));
+                mbr(d, parts, 1);
+                CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -ENOENT);
+        }
+        static const struct {
+                uint32_t parts[2][3];
+                const char *why;
+        } bad[] = {
+                { { { 0xda, 2049, 2048 } }, "must start on a multiple of 4096" },      /* not 4 KiB aligned */
+                { { { 0xda, 1024, 2048 } }, "past the first MiB" },                    /* in the boot area */
+                { { { 0xda, 4096, 1024 } }, "at least 1 MiB" },                        /* too short */
+                { { { 0xda, 4096, 2049 } }, "a multiple of 4096" },                    /* odd length */
+                { { { 0xda, 131072, 2048 } }, "ends past the disk" },                  /* outside raw_size */
+                { { { 0xda, 4096, 2048 }, { 0xda, 8192, 2048 } }, "more than one" },
+        };
+        for (size_t i = 0; i < COUNT_OF(bad); i++) {
+                memset(d, 0, sizeof(d));
+                mbr(d, bad[i].parts, 2);
+                why[0] = '\0';
+                CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -EINVAL);
+                if (!strstr(why, bad[i].why))
+                        fprintf(stderr, "  case %zu: %s\n", i, why);
+                CHECK(strstr(why, bad[i].why) != NULL);
+        }
+        /* GPT: by name, in UTF-16 */
+        memset(d, 0, sizeof(d));
+        gpt(d, 2, 128);
+        gpt_entry(d, 0, 2048, 67583, "ESP");
+        gpt_entry(d, 1, 67584, 69631, "METALD-CFG");
+        CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), 0);
+        CHECK_EQ(c.offset, 67584 * 512ULL);
+        CHECK_EQ(c.length, MIB);
+        gpt_entry(d, 1, 67584, 69631, "METALD-CFGX");
+        CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -ENOENT);
+        gpt_entry(d, 1, 67584, 69631, "METALD-CF");
+        CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -ENOENT);
+        gpt_entry(d, 1, 69631, 67584, "METALD-CFG");
+        CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -EINVAL);
+        /* hostile headers: entries past what was read, a huge count, no header at all */
+        gpt(d, 4096, 128);
+        CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -EINVAL);
+        CHECK(strstr(why, "not inside the first MiB") != NULL);
+        gpt(d, 2, 0xffffffffu);
+        CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -EINVAL);
+        gpt(d, 2, 128);
+        CHECK_EQ(image_find_config(d, 4096, raw, &c, why, sizeof(why)), -EINVAL);     /* entries cut off */
+        memset(d + 512, 0, 8);
+        CHECK_EQ(image_find_config(d, sizeof(d), raw, &c, why, sizeof(why)), -EINVAL);
+        CHECK(strstr(why, "without a GPT header") != NULL);
+}
+
+/* Each disk chunk of img is one zstd frame that states its raw length, as the agent requires. */
+static int check_frames(const char *img, const struct manifest_artifact *a)
+{
+        char p[700];
+        uint8_t *buf = NULL;
+        int fd, r = 0;
+
+        path_in(p, sizeof(p), img, "disk");
+        if ((fd = open(p, O_RDONLY)) < 0)
+                return -1;
+        if (!(buf = malloc(a->size)) || pread(fd, buf, a->size, 0) != (ssize_t)a->size)
+                r = -1;
+        close(fd);
+        for (size_t i = 0; r == 0 && i < a->n_chunks; i++) {
+                const struct manifest_chunk *c = &a->chunks[i];
+
+                if (ZSTD_getFrameContentSize(buf + c->file_offset, c->size) != c->length ||
+                    ZSTD_findFrameCompressedSize(buf + c->file_offset, c->size) != c->size)
+                        r = -1;
+        }
+        free(buf);
+        return r;
+}
+
+TEST(image_build_zstd_frames_state_their_size)
+{
+        struct fixture f;
+        struct manifest m;
+        char why[512];
+
+        CHECK(fixture_setup(&f) == 0);
+        CHECK(build(&f, "z", 1, MANIFEST_COMPRESS_ZSTD, false, 86400) == 0);
+        CHECK(image_verify_dir(f.img, &f.kr, f.now, NULL, &m, why, sizeof(why)) == 0);
+        CHECK(m.artifacts[MANIFEST_DISK].n_chunks > 0);
+        CHECK(!m.artifacts[MANIFEST_DISK].has_config);          /* no partition table */
+        CHECK_EQ(check_frames(f.img, &m.artifacts[MANIFEST_DISK]), 0);
+        manifest_free(&m);
+        image_signer_free(f.signer);
+}
+
+TEST(image_build_emits_the_config_range)
+{
+        static const uint32_t parts[][3] = { { 0x0e, 2048, 16384 }, { 0xda, 67584, 2048 } };
+        static uint8_t head[512], stale[8192];
+        struct image_build_spec spec = { .name = "cfg", .version = 1, .arch = "x86_64", .chunk_size = 64 * 1024,
+                                         .compression = MANIFEST_COMPRESS_ZSTD };
+        const struct manifest_artifact *d;
+        struct fixture f;
+        struct manifest m;
+        char why[512], p[700];
+
+        CHECK(fixture_setup(&f) == 0);
+        spec.created = f.now - 60;
+        spec.expires = f.now + 86400;
+        snprintf(f.src, sizeof(f.src), "%s/src-cfg", f.dir);
+        snprintf(f.img, sizeof(f.img), "%s/img-cfg", f.dir);
+        CHECK(make_source(f.src, false, true) == 0);
+        mbr(head, parts, 2);
+        path_in(p, sizeof(p), f.src, "disk");
+        write_at(p, 0, head, sizeof(head));
+        /* an old record inside the partition, and data either side of it */
+        fill(stale, sizeof(stale), 3);
+        write_at(p, 33 * MIB - 4096, stale, 4096);
+        write_at(p, 33 * MIB, stale, sizeof(stale));
+        write_at(p, 34 * MIB, stale, 4096);
+        spec.src = f.src;
+        spec.out = f.img;
+        CHECK(image_build(&spec, f.signer, why, sizeof(why)) == 0);
+        CHECK(image_verify_dir(f.img, &f.kr, f.now, NULL, &m, why, sizeof(why)) == 0);
+        d = &m.artifacts[MANIFEST_DISK];
+        CHECK(d->has_config);
+        CHECK_EQ(d->config_offset, 33 * MIB);
+        CHECK_EQ(d->config_length, MIB);
+        for (size_t i = 0; i < d->n_extents; i++)
+                CHECK(d->extents[i].offset + d->extents[i].length <= 33 * MIB || d->extents[i].offset >= 34 * MIB);
+        /* the blocks either side are still mapped */
+        bool before = false, after = false;
+        for (size_t i = 0; i < d->n_extents; i++) {
+                before |= d->extents[i].offset + d->extents[i].length == 33 * MIB;
+                after |= d->extents[i].offset == 34 * MIB;
+        }
+        CHECK(before && after);
+        CHECK_EQ(check_frames(f.img, d), 0);
+        manifest_free(&m);
+        /* a misplaced partition fails the build, naming it */
+        {
+                static const uint32_t off[][3] = { { 0xda, 67585, 2048 } };
+
+                memset(head, 0, sizeof(head));
+                mbr(head, off, 1);
+                write_at(p, 0, head, sizeof(head));
+                snprintf(f.img, sizeof(f.img), "%s/img-cfg2", f.dir);
+                spec.out = f.img;
+                CHECK(image_build(&spec, f.signer, why, sizeof(why)) == -EINVAL);
+                CHECK(strstr(why, "METALD-CFG") != NULL);
+        }
         image_signer_free(f.signer);
 }

@@ -8,7 +8,9 @@
 
 #include "elf_fake.h"
 #include "metald/config.h"
+#include "metald/image.h"
 #include "metald/initramfs.h"
+#include "metald/util.h"
 #include "test.h"
 
 /*
@@ -401,4 +403,85 @@ TEST(initramfs_ensure_from_config)
         CHECK_STREQ(hex, again);
         CHECK_EQ(initramfs_ensure(c, c->state_dir, path, 8, hex), -ENAMETOOLONG);
         config_free(c);
+}
+
+/* A new Ed25519 key pair at DIR/name.{key,pub}; its public key file into pub, its id into id. */
+static int make_key(const char *name, char *pub, size_t cap, char id[MANIFEST_KEY_ID_HEX + 1])
+{
+        char prefix[512], why[256];
+
+        snprintf(prefix, sizeof(prefix), "%s/%s", test_tmpdir(), name);
+        snprintf(pub, cap, "%s.pub", prefix);
+        return image_keygen(prefix, id, why, sizeof(why));
+}
+
+static int plan_with(struct env *e, const char *const *trusted, size_t n_trusted, const char *const *revoked,
+                     size_t n_revoked, struct initramfs_plan *p, char *why, size_t why_len)
+{
+        e->spec.n_trusted_keys = n_trusted;
+        for (size_t i = 0; i < n_trusted; i++)
+                e->spec.trusted_keys[i] = trusted[i];
+        e->spec.n_revoked_keys = n_revoked;
+        for (size_t i = 0; i < n_revoked; i++)
+                e->spec.revoked_keys[i] = revoked[i];
+        return initramfs_plan(&e->spec, p, why, why_len);
+}
+
+TEST(initramfs_carries_the_trusted_keys)
+{
+        struct initramfs_plan none = { 0 }, pa = { 0 }, pb = { 0 }, pab = { 0 };
+        char a[600], b[600], ida[MANIFEST_KEY_ID_HEX + 1], idb[MANIFEST_KEY_ID_HEX + 1], path[128], why[512];
+        const struct initramfs_entry *x;
+        uint8_t *pem = NULL;
+        size_t pem_len = 0;
+        struct env e;
+
+        CHECK_EQ(env_setup(&e, default_names, 2), 0);
+        CHECK_EQ(make_key("a", a, sizeof(a), ida), 0);
+        CHECK_EQ(make_key("b", b, sizeof(b), idb), 0);
+        CHECK_EQ(plan_with(&e, NULL, 0, NULL, 0, &none, why, sizeof(why)), 0);
+        CHECK_EQ(plan_with(&e, (const char *[]){ a }, 1, NULL, 0, &pa, why, sizeof(why)), 0);
+        CHECK_EQ(plan_with(&e, (const char *[]){ b }, 1, NULL, 0, &pb, why, sizeof(why)), 0);
+        /* b revoked: left out although it is listed as trusted */
+        CHECK_EQ(plan_with(&e, (const char *[]){ a, b }, 2, (const char *[]){ b }, 1, &pab, why, sizeof(why)), 0);
+        snprintf(path, sizeof(path), "%s/%s.pub", INITRAMFS_KEYS_DIR, ida);
+        x = initramfs_plan_find(&pa, path);
+        CHECK(x != NULL);
+        CHECK_EQ(x->kind, INITRAMFS_FILE);
+        CHECK_EQ(x->mode, 0644);
+        CHECK_EQ(fs_read_file(a, 16384, NULL, &pem, &pem_len), 0);
+        CHECK_EQ(x->size, pem_len);
+        CHECK(memcmp(x->data, pem, pem_len) == 0);     /* the PEM file as it is */
+        free(pem);
+        CHECK(initramfs_plan_find(&pab, path) != NULL);
+        snprintf(path, sizeof(path), "%s/%s.pub", INITRAMFS_KEYS_DIR, idb);
+        CHECK(initramfs_plan_find(&pa, path) == NULL);
+        CHECK(initramfs_plan_find(&pb, path) != NULL);
+        CHECK(initramfs_plan_find(&pab, path) == NULL);
+        /* the keyring is part of what names the image */
+        CHECK(memcmp(none.digest, pa.digest, sizeof(pa.digest)) != 0);
+        CHECK(memcmp(pa.digest, pb.digest, sizeof(pa.digest)) != 0);
+        CHECK(memcmp(pa.digest, pab.digest, sizeof(pa.digest)) == 0);  /* a plus revoked b is a alone */
+        initramfs_plan_free(&none);
+        initramfs_plan_free(&pa);
+        initramfs_plan_free(&pb);
+        initramfs_plan_free(&pab);
+        /* a file that is no key fails the plan, naming it */
+        CHECK_EQ(plan_with(&e, (const char *[]){ e.busybox }, 1, NULL, 0, &pa, why, sizeof(why)), -EINVAL);
+        CHECK(strstr(why, e.busybox) != NULL);
+}
+
+TEST(initramfs_keys_from_config)
+{
+        struct images_config ic = { .n_trusted_keys = 2, .n_revoked_keys = 1 };
+        struct initramfs_spec s = { 0 };
+
+        str_copy(ic.trusted_keys[0], sizeof(ic.trusted_keys[0]), "/etc/metald/site.pub");
+        str_copy(ic.trusted_keys[1], sizeof(ic.trusted_keys[1]), "/etc/metald/next.pub");
+        str_copy(ic.revoked_keys[0], sizeof(ic.revoked_keys[0]), "/etc/metald/old.pub");
+        initramfs_spec_keys_from_config(&ic, &s);
+        CHECK_EQ(s.n_trusted_keys, 2);
+        CHECK_STREQ(s.trusted_keys[1], "/etc/metald/next.pub");
+        CHECK_EQ(s.n_revoked_keys, 1);
+        CHECK_STREQ(s.revoked_keys[0], "/etc/metald/old.pub");
 }

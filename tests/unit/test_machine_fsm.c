@@ -15,7 +15,8 @@ static const struct { enum machine_state from; enum machine_event ev; enum machi
         { MS_IMAGING, ME_BOOT, MS_FAILED }, { MS_IMAGING, ME_INSTALL_DONE, MS_IMAGED },
         { MS_IMAGING, ME_INSTALL_FAIL, MS_FAILED }, { MS_IMAGING, ME_DEADLINE, MS_FAILED },
         { MS_IMAGING, ME_RETIRE, MS_RETIRED },
-        { MS_IMAGED, ME_TOKEN_ISSUED, MS_JOINING }, { MS_IMAGED, ME_REIMAGE, MS_APPROVED },
+        { MS_IMAGED, ME_TOKEN_ISSUED, MS_JOINING }, { MS_IMAGED, ME_NO_CLUSTER, MS_READY },
+        { MS_IMAGED, ME_REIMAGE, MS_APPROVED },
         { MS_IMAGED, ME_DEADLINE, MS_FAILED }, { MS_IMAGED, ME_RESTART, MS_FAILED },
         { MS_IMAGED, ME_RETIRE, MS_RETIRED },
         { MS_JOINING, ME_NODE_JOINED, MS_READY }, { MS_JOINING, ME_REIMAGE, MS_APPROVED },
@@ -102,4 +103,16 @@ TEST(fsm_names_roundtrip)
         for (int s = 0; s < _MS_MAX; s++)
                 CHECK_EQ(machine_state_from_name(machine_state_name((enum machine_state)s)), s);
         CHECK(machine_state_from_name("bogus") < 0);
+}
+
+TEST(fsm_no_cluster_moves_imaged_to_ready)
+{
+        struct fsm_result res;
+
+        CHECK_STREQ(machine_event_name(ME_NO_CLUSTER), "no-cluster");
+        CHECK_EQ(fsm_step(MS_IMAGED, ME_NO_CLUSTER, &res), 0);
+        CHECK_EQ(res.to, MS_READY);
+        CHECK_EQ(res.actions, MA_NONE);
+        CHECK_EQ(fsm_step(MS_IMAGING, ME_NO_CLUSTER, &res), -EPERM);
+        CHECK_EQ(fsm_step(MS_JOINING, ME_NO_CLUSTER, &res), -EPERM);
 }

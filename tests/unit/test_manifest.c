@@ -801,3 +801,99 @@ TEST(manifest_chunks_and_digests)
         manifest_hex(md, 4, hex);
         CHECK_STREQ(hex, "e3b0c442");
 }
+
+/* The generated disk with raw_size 3 MiB and a config range spliced in after its extents. */
+static char *gen_with_config(const char *config)
+{
+        char *text = gen_manifest(&(struct gen_spec){ 0 }), *a, *b, with[160];
+
+        snprintf(with, sizeof(with), "[524288,8192]],\"config\":%s,\"chunks\"", config);
+        a = subst(text, "\"raw_size\":1048576", "\"raw_size\":3145728");
+        b = a ? subst(a, "[524288,8192]],\"chunks\"", with) : NULL;
+        free(text);
+        free(a);
+        return b;
+}
+
+TEST(manifest_disk_config)
+{
+        char *text = gen_with_config("{\"offset\":1048576,\"length\":2097152}"), why[256] = "";
+        struct manifest m;
+
+        CHECK(text);
+        CHECK_EQ(parse_text(text, &m, why, sizeof(why)), 0);
+        free(text);
+        CHECK(m.artifacts[MANIFEST_DISK].has_config);
+        CHECK_EQ(m.artifacts[MANIFEST_DISK].config_offset, 1048576);
+        CHECK_EQ(m.artifacts[MANIFEST_DISK].config_length, 2097152);
+        manifest_free(&m);
+        /* optional: the generated manifest has none */
+        text = gen_manifest(&(struct gen_spec){ 0 });
+        CHECK_EQ(parse_text(text, &m, why, sizeof(why)), 0);
+        free(text);
+        CHECK(!m.artifacts[MANIFEST_DISK].has_config);
+        CHECK_EQ(m.artifacts[MANIFEST_DISK].config_offset, 0);
+        manifest_free(&m);
+}
+
+TEST(manifest_disk_config_refusals)
+{
+        static const struct {
+                const char *config, *why;
+        } cases[] = {
+                { "{\"offset\":524288,\"length\":1048576}", "artifacts.disk.config.offset: must be from 1048576" },
+                { "{\"offset\":0,\"length\":1048576}", "artifacts.disk.config.offset" },
+                { "{\"offset\":1048576,\"length\":65536}", "artifacts.disk.config.length: must be from 1048576" },
+                { "{\"offset\":1052672,\"length\":1048576}", NULL },    /* valid: aligned, inside */
+                { "{\"offset\":1048577,\"length\":1048576}", "artifacts.disk.config: [1048577, 1048576] is not aligned" },
+                { "{\"offset\":1048576,\"length\":1048577}", "artifacts.disk.config: [1048576, 1048577] is not aligned" },
+                { "{\"offset\":2097152,\"length\":2097152}", "artifacts.disk.config: ends past raw_size (3145728)" },
+                { "{\"offset\":4398046511104,\"length\":4398046511104}", "artifacts.disk.config: ends past raw_size" },
+                { "{\"offset\":1048576}", "artifacts.disk.config.length: missing" },
+                { "{\"length\":1048576}", "artifacts.disk.config.offset: missing" },
+                { "{\"offset\":1048576,\"length\":1048576,\"type\":1}", "artifacts.disk.config: unknown field \"type\"" },
+                { "{\"offset\":-1048576,\"length\":1048576}", "artifacts.disk.config.offset" },
+                { "{\"offset\":\"1048576\",\"length\":1048576}", "artifacts.disk.config.offset: must be an integer" },
+                { "{\"offset\":1048576,\"length\":1048576,\"offset\":1048576}", "duplicate field \"offset\"" },
+                { "[1048576,1048576]", "artifacts.disk.config: must be an object" },
+                { "null", "artifacts.disk.config: must be an object" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *text = gen_with_config(cases[i].config), why[256] = "";
+                struct manifest m;
+                int r;
+
+                CHECK(text);
+                r = parse_text(text, &m, why, sizeof(why));
+                free(text);
+                if (r == 0)
+                        manifest_free(&m);
+                if ((r == 0) != !cases[i].why || (cases[i].why && !strstr(why, cases[i].why)))
+                        fprintf(stderr, "  case %zu (%s): r=%d why=\"%s\"\n", i, cases[i].config, r, why);
+                CHECK_EQ(r == 0, !cases[i].why);
+                CHECK(!cases[i].why || strstr(why, cases[i].why));
+        }
+        /* an extent inside the range: the image must ship it as zeros */
+        {
+                char *text = gen_manifest(&(struct gen_spec){ 0 }), *a, *b, why[256] = "";
+                struct manifest m;
+
+                a = subst(text, "\"raw_size\":1048576", "\"raw_size\":3145728");
+                b = a ? subst(a, "[524288,8192]],\"chunks\"",
+                              "[524288,8192]],\"config\":{\"offset\":1048576,\"length\":1048576},\"chunks\"") : NULL;
+                free(text);
+                free(a);
+                CHECK(b);
+                /* move the last extent (and its chunk) to 1 MiB + 4 KiB */
+                a = subst(b, "[524288,8192]]", "[1052672,8192]]");
+                free(b);
+                CHECK(a);
+                b = subst(a, "{\"offset\":524288,", "{\"offset\":1052672,");
+                free(a);
+                CHECK(b);
+                CHECK(parse_text(b, &m, why, sizeof(why)) < 0);
+                free(b);
+                CHECK(strstr(why, "artifacts.disk.config: overlaps extents[2]") != NULL);
+        }
+}

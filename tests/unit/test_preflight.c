@@ -650,3 +650,97 @@ TEST(preflight_run_name_the_tftp_server_refuses)
         preflight_report_free(&rep);
         config_free(c);
 }
+
+TEST(preflight_warns_of_a_profile_image_not_imported)
+{
+        struct preflight_report rep = { 0 };
+        const struct preflight_finding *f;
+        char root[256], yaml[2048];
+        struct config *c;
+
+        snprintf(root, sizeof(root), "%s/root", test_tmpdir());
+        CHECK_EQ(make_good_root(root), 0);
+        snprintf(yaml, sizeof(yaml),
+                 "state_dir: %s/state\ndhcp: { mode: proxy }\ntftp: { root: %s }\n" ENROLL_YAML
+                 "profiles:\n  - name: workers\n    image: debian-worker\n  - name: pinned\n    match: { vendor: Dell }\n"
+                 "    image: debian-worker\n    image_version: 3\n",
+                 test_tmpdir(), root);
+        c = load(yaml);
+        CHECK(c);
+        CHECK_EQ(preflight_run(c, 0, &rep), 0);
+        CHECK_EQ(rep.n_errors, 0);
+        CHECK_EQ(rep.n_warnings, 3);    /* arm64, and the two profiles */
+        f = finding(&rep, "profiles.workers.image");
+        CHECK(f);
+        CHECK_EQ(f->severity, PREFLIGHT_WARNING);
+        CHECK_STREQ(f->what, "profile workers names image debian-worker, which is not imported (metald image import); "
+                             "its machines wait in approved until it is");
+        f = finding(&rep, "profiles.pinned.image");
+        CHECK(f);
+        CHECK(strstr(f->what, "image debian-worker:3, which is not imported") != NULL);
+        preflight_report_free(&rep);
+        config_free(c);
+}
+
+/* A profile's netboot kernel and initrd are looked at as the enrollment kernel and initrd are. */
+TEST(preflight_checks_a_profile_netboot)
+{
+        static uint8_t img[IMG_BYTES];
+        struct preflight_report rep = { 0 };
+        const struct preflight_finding *f;
+        char root[256], yaml[2048], file[300];
+        struct config *c;
+
+        snprintf(root, sizeof(root), "%s/root", test_tmpdir());
+        CHECK_EQ(make_good_root(root), 0);
+        snprintf(yaml, sizeof(yaml),
+                 "dhcp: { mode: proxy }\ntftp: { root: %s }\n" ENROLL_YAML
+                 "profiles:\n  - name: rescue\n    netboot: { kernel: rescue.krn, initrd: rescue.img }\n", root);
+        c = load(yaml);
+        CHECK(c);
+        /* both missing */
+        CHECK_EQ(preflight_run(c, 0, &rep), 0);
+        CHECK_EQ(rep.n_errors, 2);
+        snprintf(file, sizeof(file), "%s/rescue.krn", root);
+        CHECK((f = finding(&rep, file)) != NULL);
+        CHECK_EQ(f->severity, PREFLIGHT_ERROR);
+        CHECK_STREQ(f->what, "missing from http.root; the machines of profile rescue cannot boot its netboot");
+        snprintf(file, sizeof(file), "%s/rescue.img", root);
+        CHECK((f = finding(&rep, file)) != NULL);
+        preflight_report_free(&rep);
+        /* a kernel that is none, an empty initrd */
+        make_img(IMG_ELF, img);
+        CHECK_EQ(write_file(root, "rescue.krn", img, sizeof(img), 0644), 0);
+        CHECK_EQ(write_file(root, "rescue.img", "", 0, 0644), 0);
+        CHECK_EQ(preflight_run(c, 0, &rep), 0);
+        CHECK_EQ(rep.n_errors, 2);
+        snprintf(file, sizeof(file), "%s/rescue.krn", root);
+        CHECK((f = finding(&rep, file)) != NULL);
+        CHECK(strstr(f->what, "is not a Linux kernel") != NULL);
+        CHECK(strstr(f->what, "; the machines of profile rescue cannot boot its netboot") != NULL);
+        snprintf(file, sizeof(file), "%s/rescue.img", root);
+        CHECK((f = finding(&rep, file)) != NULL);
+        CHECK_STREQ(f->what, "is empty; the machines of profile rescue cannot boot its netboot");
+        preflight_report_free(&rep);
+        /* good ones: only the arm64 warning of the good root is left */
+        make_img(IMG_BZIMAGE, img);
+        CHECK_EQ(write_file(root, "rescue.krn", img, 3648, 0644), 0);
+        CHECK_EQ(write_file(root, "rescue.img", "070701", 6, 0644), 0);
+        CHECK_EQ(preflight_run(c, 0, &rep), 0);
+        CHECK_EQ(rep.n_errors, 0);
+        CHECK_EQ(rep.n_warnings, 1);
+        preflight_report_free(&rep);
+        config_free(c);
+        /* without HTTP nothing serves the netboot, and nothing is looked for */
+        snprintf(yaml, sizeof(yaml),
+                 "dhcp: { enabled: false }\nhttp: { enabled: false }\n"
+                 "profiles:\n  - name: rescue\n    netboot: { kernel: gone.krn }\n");
+        c = load(yaml);
+        CHECK(c);
+        {
+                static struct preflight_need needs[PREFLIGHT_MAX_NEEDS];
+
+                CHECK_EQ(preflight_needs(c, needs, ARRAY_SIZE(needs)), 0);
+        }
+        config_free(c);
+}

@@ -268,6 +268,7 @@ TEST(registry_agent_events_follow_the_table)
         char err[256];
 
         CHECK_EQ(setup(PROFILE_APPROVE_AUTO), 0);
+        str_copy(F.profiles[0].cluster, sizeof(F.profiles[0].cluster), "lab");     /* imaged waits to join */
         CHECK_EQ(enroll(12, T0, &rep), 0);
         registry_agent_event(F.reg, rep.m.id, "install-succeeded", "", -1, T0, &ev);
         CHECK_EQ(ev.status, 409);
@@ -499,7 +500,7 @@ TEST(registry_show_enroll_cmdline)
         CHECK_EQ(enroll(60, T0, &rep), 0);
         registry_agent_event(F.reg, rep.m.id, "install-started", "", 0, T0, &ev);
         registry_agent_event(F.reg, rep.m.id, "install-succeeded", "", 100, T0, &ev);
-        CHECK_EQ(ev.m.state, MS_IMAGED);
+        CHECK_EQ(ev.m.state, MS_READY);         /* the profile names no cluster: ready at once */
         CHECK_STREQ(show_field("m-52540000003c", "enroll_cmdline", v, sizeof(v)), "");
         CHECK_STREQ(show_field("m-52540000003c", "enroll_cmdline_efi", v, sizeof(v)), "");
         teardown();
