@@ -17,7 +17,9 @@ mkdir -p "$T/bmc/state"
 PASSWORD=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 16)
 [ ${#PASSWORD} -eq 16 ] || fail "could not make a password"
 (umask 077; printf '%s\n' "$PASSWORD" >"$T/bmc.pass")
-AGENT_TIMEOUT=15s install_config <<CFG
+# long enough for an enrollment boot to register (about 15 s under TCG), short enough to fail the
+# powered-off machine quickly
+AGENT_TIMEOUT=45s install_config <<CFG
 profiles:
   - name: rack
     match: { mac: "52:54:00:f2:*" }
@@ -73,7 +75,7 @@ log "the machine enrolls; its image is not imported yet"
 wait_until 600 state_is "$NAME" approved 2>/dev/null || fail "$NAME did not enroll: $(tail -c 2000 "$T/$NAME.serial")"
 wait_until 60 grep -aq "not imported" "$T/$NAME.serial" || log "(the agent did not print why it waits)"
 in_ns "$LAB" "$METALD" power off "${IPMI[@]}" >/dev/null || fail "ipmi power off failed"
-wait_state "$NAME" failed 60
+wait_state "$NAME" failed 90
 log "$NAME failed: $(ctl machine show "$NAME" --json | jq -r .reason)"
 
 import_image test-bios
