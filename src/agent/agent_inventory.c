@@ -270,7 +270,8 @@ static int list_dir(int dir_fd, const char *path, struct name_list *ret)
                 name_list_free(&l);
                 return -ENOMEM;
         }
-        qsort(l.names, l.n, sizeof(*l.names), name_cmp);
+        if (l.n)
+                qsort(l.names, l.n, sizeof(*l.names), name_cmp);        /* names is NULL when there are none */
         *ret = l;
         return 0;
 }

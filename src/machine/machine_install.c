@@ -181,7 +181,8 @@ int reg_queue_build(struct registry *r, int64_t now, struct reg_queue *ret)
         for (size_t i = 0; i < ARRAY_SIZE(r->installs); i++)
                 if (r->installs[i].id && !r->installs[i].seen)
                         r->installs[i] = (struct reg_install){ 0 };
-        qsort(q.v, q.n, sizeof(*q.v), queue_cmp);
+        if (q.n)
+                qsort(q.v, q.n, sizeof(*q.v), queue_cmp);       /* q.v is NULL when nothing waits */
         *ret = q;
         return 0;
 }
