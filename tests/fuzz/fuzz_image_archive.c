@@ -30,7 +30,7 @@ static void check_records(const uint8_t *p, size_t n)
         while (n >= 3) {
                 enum image_entry_type type = (enum image_entry_type)(p[0] % 3);
                 bool hardlink = p[0] & 0x80;
-                int64_t sz = p[1] == 0xff ? -1 : (int64_t)1 << (p[1] % 64);
+                int64_t sz = p[1] == 0xff ? -1 : (int64_t)1 << (p[1] % 63);     /* sizes up to 2^62 */
                 const uint8_t *end = memchr(p + 2, 0, n - 2);
                 size_t len = end ? (size_t)(end - (p + 2)) : n - 2;
                 int r;
