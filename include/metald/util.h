@@ -55,6 +55,8 @@ int parse_cidr(const char *s, struct in_addr *ret_net, unsigned *ret_prefix);
 /* Copies with truncation reported: 0 or -ENAMETOOLONG (dst still terminated). */
 int str_copy(char *dst, size_t cap, const char *src);
 bool str_has_prefix(const char *s, const char *prefix);
+/* Whether the len bytes at s are all ASCII letters, digits or bytes of extra (never a NUL). */
+bool str_only(const char *s, size_t len, const char *extra);
 char *xstrdup_or_null(const char *s);
 
 void format_mac(char buf[18], const uint8_t mac[6]);

@@ -340,18 +340,6 @@ static int check_fields(json_object *obj, const char *where, const struct field 
         return 0;
 }
 
-static bool token_chars(const char *s, size_t len, const char *extra)
-{
-        for (size_t i = 0; i < len; i++) {
-                char c = s[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      (c && strchr(extra, c))))
-                        return false;
-        }
-        return true;
-}
-
 enum text_kind {
         TEXT_PRINTABLE,         /* printable UTF-8, may be empty */
         TEXT_MACHINE,           /* a machine name */
@@ -370,7 +358,7 @@ static bool session_valid(const char *s, size_t len)
 
         while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
                 pad++;
-        return len - pad >= AGENT_MIN_SESSION && token_chars(s, len - pad, "-_");
+        return len - pad >= AGENT_MIN_SESSION && str_only(s, len - pad, "-_");
 }
 
 static bool url_valid(const char *s, size_t len)
@@ -391,15 +379,15 @@ static bool text_valid(enum text_kind kind, const char *s, size_t len)
         case TEXT_PRINTABLE:
                 return agent_text_printable(s, len);
         case TEXT_MACHINE:
-                return len > 0 && s[0] != '.' && s[0] != '-' && token_chars(s, len, "._-");
+                return len > 0 && s[0] != '.' && s[0] != '-' && str_only(s, len, "._-");
         case TEXT_STATE:
-                return len > 0 && token_chars(s, len, "_-");
+                return len > 0 && str_only(s, len, "_-");
         case TEXT_SESSION:
                 return session_valid(s, len);
         case TEXT_URL:
                 return url_valid(s, len);
         case TEXT_SHA256:
-                return len == AGENT_SHA256_CHARS && token_chars(s, len, "") &&
+                return len == AGENT_SHA256_CHARS && str_only(s, len, "") &&
                        strspn(s, "0123456789abcdefABCDEF") == len;
         case TEXT_DISK: {
                 struct agent_disk_rule rule;
@@ -407,7 +395,7 @@ static bool text_valid(enum text_kind kind, const char *s, size_t len)
                 return agent_disk_rule_parse(s, len, &rule) == 0;
         }
         case TEXT_IMAGE_NAME:
-                return len > 0 && !(s[0] == '.' || s[0] == '_' || s[0] == '-') && token_chars(s, len, "._-") &&
+                return len > 0 && !(s[0] == '.' || s[0] == '_' || s[0] == '-') && str_only(s, len, "._-") &&
                        strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
         case TEXT_HOSTNAME:
                 return len > 0 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-") == len;

@@ -21,18 +21,6 @@
 
 static const char rule_path_by_path[] = "/dev/disk/by-path/", rule_path_by_id[] = "/dev/disk/by-id/";
 
-static bool name_chars(const char *s, size_t len, const char *extra)
-{
-        for (size_t i = 0; i < len; i++) {
-                char c = s[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      (c && strchr(extra, c))))
-                        return false;
-        }
-        return true;
-}
-
 static bool rule_is(const char *s, size_t len, const char *word)
 {
         return len == strlen(word) && memcmp(s, word, len) == 0;
@@ -46,7 +34,7 @@ static bool prefix_is(const char *s, size_t len, const char *prefix)
 /* A device name as sys/block has it: "sda", "nvme0n1", "cciss!c0d0". */
 static bool device_name_valid(const char *s, size_t len)
 {
-        return len > 0 && len <= AGENT_DISK_NAME_MAX && name_chars(s, 1, "") && name_chars(s, len, "._:+!-");
+        return len > 0 && len <= AGENT_DISK_NAME_MAX && str_only(s, 1, "") && str_only(s, len, "._:+!-");
 }
 
 static bool link_path_valid(const char *s, size_t len)
@@ -54,7 +42,7 @@ static bool link_path_valid(const char *s, size_t len)
         size_t skip = prefix_is(s, len, rule_path_by_path) ? strlen(rule_path_by_path)
                       : prefix_is(s, len, rule_path_by_id) ? strlen(rule_path_by_id) : 0;
 
-        return skip > 0 && len > skip && name_chars(s + skip, len - skip, "._:+-@,") &&
+        return skip > 0 && len > skip && str_only(s + skip, len - skip, "._:+-@,") &&
                !rule_is(s + skip, len - skip, ".") && !rule_is(s + skip, len - skip, "..");
 }
 

@@ -153,6 +153,18 @@ bool str_has_prefix(const char *s, const char *prefix)
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool str_only(const char *s, size_t len, const char *extra)
+{
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      (c && strchr(extra, c))))
+                        return false;
+        }
+        return true;
+}
+
 char *xstrdup_or_null(const char *s)
 {
         return s ? strdup(s) : NULL;

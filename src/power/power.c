@@ -62,13 +62,7 @@ int power_op_from_name(const char *s, enum power_op *ret)
 /* Printable ASCII, no space, not starting with '-': safe as one argument of ipmitool. */
 static bool word_ok(const char *s, const char *extra)
 {
-        if (!*s || *s == '-')
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      strchr(extra, *p)))
-                        return false;
-        return true;
+        return *s && *s != '-' && str_only(s, strlen(s), extra);
 }
 
 static int check_ipmi(const struct power_target *t, char *why, size_t why_len)
