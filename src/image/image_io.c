@@ -39,21 +39,10 @@ int image_write_all(int fd, const void *data, size_t len)
 
 int image_read_full(int fd, void *buf, size_t len)
 {
-        uint8_t *p = buf;
+        size_t got = 0;
+        int r = read_full(fd, buf, len, &got);
 
-        while (len) {
-                ssize_t n = read(fd, p, len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EIO;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
+        return r < 0 ? r : got == len ? 0 : -EIO;
 }
 
 int image_fsync_dir(int dir_fd)
